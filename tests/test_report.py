@@ -1,0 +1,242 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vit_jax.metrics import classification_metrics
+from vit_jax.report import STUDY_RESULTS, write_run_report, write_study_report
+
+CLASS_NAMES = ["boot", "sandal", "shoe"]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _split_metrics(seed: int, *, loss: float) -> dict:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=60)
+    predictions = np.where(rng.random(60) < 0.8, labels, rng.integers(0, 3, size=60))
+    metrics = classification_metrics(
+        labels=labels, predictions=predictions, class_names=CLASS_NAMES
+    )
+    return {**metrics, "loss": loss}
+
+
+def _results(*, epochs: int, seed: int) -> dict:
+    history = [
+        {
+            "epoch": epoch,
+            "step": 100 * epoch,
+            "train_loss": 1.0 / epoch,
+            "val_loss": 0.8 / epoch + 0.01 * seed,
+            "val_accuracy": 0.5 + 0.1 * epoch + 0.01 * seed,
+            "val_f1_macro": 0.45 + 0.1 * epoch,
+            "learning_rate": 1e-5,
+            "images_per_second": 40.0 + epoch,
+            "epoch_seconds": 30.0 + 5 * epoch + seed,
+        }
+        for epoch in range(1, epochs + 1)
+    ]
+    return {
+        "splits": {
+            "validation": _split_metrics(seed, loss=0.41),
+            "test": _split_metrics(seed + 1, loss=0.37),
+        },
+        "history": history,
+        "train_seconds": sum(e["epoch_seconds"] for e in history),
+    }
+
+
+CONFIG = {"batch_size": 16, "learning_rate": 1e-5, "image_size": (224, 224)}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    written = write_run_report(
+        workdir=workdir,
+        config=CONFIG,
+        model="ViT-B_16",
+        mode="finetune",
+        results=_results(epochs=3, seed=0),
+    )
+    return workdir, written
+
+
+def _table_rows(markdown: str, heading: str) -> list[list[str]]:
+    """Cells of the rows of the first table after the line starting with `heading`."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    table = []
+    for line in lines[start + 1 :]:
+        if line.startswith("|"):
+            table.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif table:
+            break
+    return table[2:]
+
+
+TAB_BLUE, TAB_ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's first two line colours
+
+
+def _assert_png_with_content(path, *, min_width: int = 500, colours=(TAB_BLUE,)):
+    """A PNG of at least min_width x 300 pixels, not blank, with >= 300 pixels of each data colour
+    (the curves or bars themselves, not only axes and labels)."""
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert image.shape[1] >= min_width and image.shape[0] >= 300
+    non_white = (image < 200).any(axis=-1).mean()
+    assert 0.01 < non_white < 0.6
+    for colour in colours:
+        assert (np.abs(image - colour).max(axis=-1) < 8).sum() >= 300, colour
+
+
+def test_run_report_files_are_written_and_json_round_trips(run_dir):
+    workdir, written = run_dir
+    assert sorted(p.name for p in written) == sorted(
+        ["results.json", "results.md", "val_curves.png", "runtime.png"]
+    )
+    report = json.loads((workdir / "results.json").read_text())
+    results = _results(epochs=3, seed=0)
+    assert report["model"] == "ViT-B_16" and report["mode"] == "finetune"
+    assert report["config"] == {**CONFIG, "image_size": [224, 224]}
+    assert report["splits"] == results["splits"]
+    assert report["history"] == results["history"]
+    assert report["train_seconds"] == results["train_seconds"]
+
+
+def test_results_md_numbers_match_results_json(run_dir):
+    workdir, _ = run_dir
+    report = json.loads((workdir / "results.json").read_text())
+    markdown = (workdir / "results.md").read_text()
+    rows = {row[0]: row for row in _table_rows(markdown, "## Metrics")}
+    assert set(rows) == {"validation", "test"}
+    for split, metrics in report["splits"].items():
+        examples, loss, accuracy, f1 = rows[split][1:]
+        assert int(examples) == 60
+        assert float(loss) == pytest.approx(metrics["loss"], abs=5e-5)
+        assert float(accuracy) == pytest.approx(100 * metrics["accuracy"], abs=5e-3)
+        assert float(f1) == pytest.approx(100 * metrics["f1_macro"], abs=5e-3)
+        per_class = _table_rows(markdown, f"## Per-class scores ({split})")
+        for name, precision, recall, class_f1, support in per_class:
+            expected = metrics["per_class"][name]
+            assert float(precision) == pytest.approx(100 * expected["precision"], abs=5e-3)
+            assert float(recall) == pytest.approx(100 * expected["recall"], abs=5e-3)
+            assert float(class_f1) == pytest.approx(100 * expected["f1"], abs=5e-3)
+            assert int(support) == expected["support"]
+        matrix = _table_rows(markdown, f"## Confusion matrix ({split}")
+        assert [[int(v) for v in row[1:]] for row in matrix] == metrics["confusion_matrix"]
+    history = _table_rows(markdown, "## Training history")
+    assert len(history) == 3
+    for row, entry in zip(history, report["history"], strict=True):
+        assert int(row[0]) == entry["epoch"]
+        assert float(row[3]) == pytest.approx(entry["val_loss"], abs=5e-5)
+        assert float(row[4]) == pytest.approx(100 * entry["val_accuracy"], abs=5e-3)
+        assert float(row[8]) == pytest.approx(entry["epoch_seconds"], abs=0.05)
+
+
+def test_run_plots_are_pngs_with_content(run_dir):
+    workdir, _ = run_dir
+    _assert_png_with_content(workdir / "val_curves.png", min_width=1000)
+    _assert_png_with_content(workdir / "runtime.png")
+    assert "![val_curves](val_curves.png)" in (workdir / "results.md").read_text()
+
+
+def test_zeroshot_run_report_has_metrics_but_no_plots(tmp_path):
+    results = {**_results(epochs=0, seed=3), "train_seconds": 0.0}
+    written = write_run_report(
+        workdir=tmp_path, config={}, model="ResNet-50", mode="zeroshot", results=results
+    )
+    assert [p.name for p in written] == ["results.json", "results.md"]
+    markdown = (tmp_path / "results.md").read_text()
+    assert "No training epochs" in markdown
+    test_row = {row[0]: row for row in _table_rows(markdown, "## Metrics")}["test"]
+    assert float(test_row[3]) == pytest.approx(
+        100 * results["splits"]["test"]["accuracy"], abs=5e-3
+    )
+
+
+def test_bad_run_report_input_is_named_in_the_error(tmp_path):
+    results = _results(epochs=2, seed=0)
+    del results["history"][1]["val_loss"]
+    with pytest.raises(ValueError, match=r"history'\]\[1\] lacks the key 'val_loss'"):
+        write_run_report(workdir=tmp_path, config={}, model="m", mode="finetune", results=results)
+    with pytest.raises(ValueError, match="'linear_probe'"):
+        write_run_report(
+            workdir=tmp_path,
+            config={},
+            model="m",
+            mode="linear_probe",
+            results=_results(epochs=1, seed=0),
+        )
+    assert not (tmp_path / "results.json").exists()
+
+
+def _study_cells(tmp_path) -> list[dict]:
+    """ViT-B_16 fine-tuned and zero-shot and ResNet-50 fine-tuned exist; the other three do not."""
+    cells = []
+    for seed, (model, mode, epochs) in enumerate(
+        [
+            ("ViT-B_16", "finetune", 3),
+            ("ViT-B_16", "zeroshot", 0),
+            ("ResNet-50", "finetune", 3),
+            ("ResNet-152", "finetune", 3),
+            ("ResNet-152", "zeroshot", 0),
+            ("ResNet-50", "zeroshot", 0),
+        ]
+    ):
+        workdir = tmp_path / f"{model}_{mode}"
+        if seed < 3:
+            write_run_report(
+                workdir=workdir,
+                config={},
+                model=model,
+                mode=mode,
+                results=_results(epochs=epochs, seed=seed),
+            )
+        cells.append({"model": model, "mode": mode, "results_path": str(workdir / "results.json")})
+    return cells
+
+
+def test_study_report_puts_our_numbers_beside_the_study(tmp_path):
+    cells = _study_cells(tmp_path)
+    written = write_study_report(workdir=tmp_path / "study", cells=cells)
+    assert [p.name for p in written] == ["report.md", "figure2_validation.png", "runtime.png"]
+    markdown = (tmp_path / "study" / "report.md").read_text()
+    for mode, heading in (("zeroshot", "## Table 1"), ("finetune", "## Table 2")):
+        rows = {row[0]: row for row in _table_rows(markdown, heading)}
+        assert list(rows) == ["ViT-B_16", "ResNet-152", "ResNet-50"]
+        for model, (_, acc_ours, acc_study, f1_ours, f1_study) in rows.items():
+            study = STUDY_RESULTS[mode][model]
+            assert (float(acc_study), float(f1_study)) == (study["accuracy"], study["f1"])
+            path = tmp_path / f"{model}_{mode}" / "results.json"
+            if path.exists():
+                test = json.loads(path.read_text())["splits"]["test"]
+                assert float(acc_ours) == pytest.approx(100 * test["accuracy"], abs=5e-3)
+                assert float(f1_ours) == pytest.approx(100 * test["f1_macro"], abs=5e-3)
+            else:
+                assert (acc_ours, f1_ours) == ("not run", "not run")
+    runtime = {row[0]: row[1] for row in _table_rows(markdown, "## Training runtime")}
+    assert float(runtime["ViT-B_16"]) == pytest.approx(120.0)  # 35 + 40 + 45 seconds
+    assert runtime["ResNet-152"] == "not run"
+    _assert_png_with_content(
+        tmp_path / "study" / "figure2_validation.png",
+        min_width=1000,
+        colours=(TAB_BLUE, TAB_ORANGE),
+    )
+    _assert_png_with_content(tmp_path / "study" / "runtime.png")
+
+
+def test_study_report_without_any_runs_shows_not_run(tmp_path):
+    cells = [{"model": "ViT-B_16", "mode": "finetune", "results_path": str(tmp_path / "none.json")}]
+    written = write_study_report(workdir=tmp_path, cells=cells)
+    assert [p.name for p in written] == ["report.md"]
+    rows = _table_rows((tmp_path / "report.md").read_text(), "## Table 2")
+    assert [row[1] for row in rows] == ["not run"] * 3
+
+
+def test_study_report_rejects_a_results_file_of_another_run(tmp_path):
+    cells = _study_cells(tmp_path)
+    cells[2]["model"] = "ResNet-152"
+    cells[3]["model"] = "ResNet-50"
+    with pytest.raises(ValueError, match="holds model 'ResNet-50' in mode 'finetune'"):
+        write_study_report(workdir=tmp_path / "study", cells=cells)
