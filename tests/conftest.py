@@ -1,0 +1,66 @@
+"""Shared fixtures: synthetic images, source-tree hashing, the real dataset prepared once."""
+
+import hashlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REAL_DATASET = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "shoe_sandal_boot"
+)
+
+
+@pytest.fixture(scope="session")
+def write_image():
+    """write_image(path, *, seed, size=(W, H), mode="RGB", format="JPEG") -> the bytes written.
+
+    Random pixels drawn from `seed`, so different seeds give different files.
+    """
+
+    def write(path: Path, *, seed: int, size=(12, 9), mode="RGB", format="JPEG") -> bytes:
+        rng = np.random.default_rng(seed)
+        rgb = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+        image = rgb.convert(mode) if mode != "P" else rgb.quantize(colors=16)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, format=format)
+        return path.read_bytes()
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def tree_digest():
+    """tree_digest(root) -> SHA-256 of every path, file content and mtime under root."""
+
+    def digest(root: Path) -> str:
+        sha = hashlib.sha256()
+        for path in sorted(root.rglob("*")):
+            sha.update(str(path.relative_to(root)).encode())
+            if path.is_file():
+                sha.update(path.read_bytes())
+                sha.update(str(path.stat().st_mtime_ns).encode())
+        return sha.hexdigest()
+
+    return digest
+
+
+@pytest.fixture(scope="session")
+def prepared_real_dataset(tmp_path_factory, tree_digest):
+    """source, data_dir, report and the source tree's digest before/after preparing it."""
+    if not REAL_DATASET.is_dir():
+        pytest.skip(f"real dataset not present at {REAL_DATASET}")
+    from vit_jax.prepare_data import prepare
+
+    before = tree_digest(REAL_DATASET)
+    data_dir = tmp_path_factory.mktemp("real_data")
+    _, report = prepare(dataset="shoe_sandal_boot", source_dir=REAL_DATASET, data_dir=data_dir)
+    return SimpleNamespace(
+        source=REAL_DATASET,
+        data_dir=data_dir,
+        report=report,
+        digest_before=before,
+        digest_after=tree_digest(REAL_DATASET),
+    )

@@ -1,0 +1,169 @@
+"""Preparing class-per-folder directories: modes, layouts, bad files, stray files, errors."""
+
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from vit_jax.datasets.folder_scan import UnreadableImagesError
+from vit_jax.datasets.report import SKIPPED_FILE
+from vit_jax.input_pipeline import get_info
+from vit_jax.prepare_data import prepare
+
+
+def read_all(tfds_name: str, data_dir: Path, *, decode: bool = True) -> dict[str, dict]:
+    """Every prepared record of every split, by file name (plus its split)."""
+    decoders = None if decode else {"image": tfds.decode.SkipDecoding()}
+    records = {}
+    for split in tfds.builder(tfds_name, data_dir=data_dir).info.splits:
+        source = tfds.data_source(
+            tfds_name, split=split, data_dir=data_dir, download=False, decoders=decoders
+        )
+        for record in source:
+            records[record["file_name"].decode()] = {**record, "split": split}
+    return records
+
+
+def decompression_bomb_png(path: Path) -> None:
+    """A PNG header declaring 20000 x 20000 pixels, beyond PIL's decompression-bomb limit."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+def bad_folder(root: Path, write_image) -> list[str]:
+    """Two good images and four unreadable files; returns the unreadable paths."""
+    write_image(root / "a" / "good.jpg", seed=1)
+    write_image(root / "b" / "good.jpg", seed=2)
+    truncated = write_image(root / "a" / "truncated.jpg", seed=3, size=(64, 48))
+    (root / "a" / "truncated.jpg").write_bytes(truncated[: len(truncated) // 2])
+    (root / "a" / "empty.jpg").write_bytes(b"")
+    (root / "b" / "notes.jpg").write_text("not an image")
+    decompression_bomb_png(root / "b" / "huge.png")
+    return sorted(
+        str(root / p) for p in ("a/truncated.jpg", "a/empty.jpg", "b/notes.jpg", "b/huge.png")
+    )
+
+
+def test_every_readable_mode_is_stored_as_its_rgb_pixels(tmp_path, write_image, tree_digest):
+    source = tmp_path / "source"
+    write_image(source / "a" / "boot (1).jpg", seed=1)
+    write_image(source / "a" / "gray.jpg", seed=2, mode="L")
+    write_image(source / "a" / "cmyk.jpg", seed=3, mode="CMYK")
+    write_image(source / "b" / "rgba.png", seed=4, mode="RGBA", format="PNG")
+    write_image(source / "b" / "palette.png", seed=5, mode="P", format="PNG")
+    write_image(source / "b" / "palette.gif", seed=6, mode="P", format="GIF")
+    write_image(source / "b" / "one pixel.png", seed=7, size=(1, 1), format="PNG")
+    write_image(source / "b" / "bitmap.bmp", seed=8, format="BMP")
+    Image.linear_gradient("L").resize((4000, 3000)).convert("RGB").save(source / "a" / "large.jpg")
+    before = tree_digest(source)
+
+    prepare(dataset="image_folder", source_dir=source, data_dir=tmp_path / "data", name="modes")
+
+    assert tree_digest(source) == before
+    records = read_all("image_folder/modes", tmp_path / "data")
+    files = sorted(str(p.relative_to(source)) for p in source.rglob("*.*"))
+    assert sorted(records) == files
+    for name, record in records.items():
+        expected = np.asarray(Image.open(source / name).convert("RGB"))
+        assert record["image"].shape == expected.shape and record["image"].shape[-1] == 3
+        np.testing.assert_array_equal(record["image"], expected, err_msg=name)
+        assert record["label"] == ("ab".index(name[0])), name
+    stored = read_all("image_folder/modes", tmp_path / "data", decode=False)
+    assert stored["a/boot (1).jpg"]["image"] == (source / "a" / "boot (1).jpg").read_bytes()
+    assert get_info(dataset="image_folder:modes", data_dir=tmp_path / "data").class_names == (
+        "a",
+        "b",
+    )
+
+
+def test_unreadable_files_are_all_named_in_one_error(tmp_path, write_image, tree_digest):
+    source = tmp_path / "source"
+    unreadable = bad_folder(source, write_image)
+    before = tree_digest(source)
+
+    with pytest.raises(UnreadableImagesError) as error:
+        prepare(dataset="image_folder", source_dir=source, data_dir=tmp_path / "data", name="bad")
+
+    message = str(error.value)
+    assert all(path in message for path in unreadable), message
+    assert "good.jpg" not in message and "--skip_bad_images" in message
+    assert "DecompressionBombError" in message and "0 bytes" in message
+    assert not list((tmp_path / "data").rglob("dataset_info.json"))
+    assert tree_digest(source) == before
+
+
+def test_skip_bad_images_prepares_the_rest_and_lists_skipped_files(tmp_path, write_image):
+    source = tmp_path / "source"
+    unreadable = bad_folder(source, write_image)
+
+    directory, report = prepare(
+        dataset="image_folder",
+        source_dir=source,
+        data_dir=tmp_path / "data",
+        name="bad",
+        skip_bad_images=True,
+    )
+
+    assert sorted((directory / SKIPPED_FILE).read_text().splitlines()) == unreadable
+    assert sorted(item["path"] for item in report["skipped"]) == unreadable
+    assert sorted(read_all("image_folder/bad", tmp_path / "data")) == ["a/good.jpg", "b/good.jpg"]
+
+
+def test_stray_hidden_and_nested_files_are_ignored_and_reported(tmp_path, write_image):
+    source = tmp_path / "source"
+    write_image(source / "a" / "x.jpg", seed=1)
+    write_image(source / "b" / "y.jpg", seed=2)
+    write_image(source / "stray.jpg", seed=3)
+    (source / "README.md").write_text("about")
+    (source / "a" / ".DS_Store").write_bytes(b"\0\1")
+    write_image(source / "b" / "nested" / "z.jpg", seed=4)
+
+    _, report = prepare(dataset="image_folder", source_dir=source, data_dir=tmp_path / "d")
+
+    assert report["ignored"] == ["README.md", "stray.jpg", "a/.DS_Store", "b/nested"]
+    assert sorted(read_all("image_folder/source", tmp_path / "d")) == ["a/x.jpg", "b/y.jpg"]
+
+
+def test_missing_and_empty_folders_are_clear_errors(tmp_path, write_image):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        prepare(dataset="image_folder", source_dir=tmp_path / "nowhere", data_dir=tmp_path / "d")
+    write_image(tmp_path / "flat" / "x.jpg", seed=1)
+    with pytest.raises(ValueError, match="No class folders"):
+        prepare(dataset="image_folder", source_dir=tmp_path / "flat", data_dir=tmp_path / "d")
+    write_image(tmp_path / "src" / "full" / "x.jpg", seed=1)
+    (tmp_path / "src" / "empty").mkdir()
+    with pytest.raises(ValueError, match=f"Empty class folder.*{re.escape(str(tmp_path))}"):
+        prepare(dataset="image_folder", source_dir=tmp_path / "src", data_dir=tmp_path / "d")
+    write_image(tmp_path / "kaggle" / "Boot" / "x.jpg", seed=1)
+    write_image(tmp_path / "kaggle" / "Shoe" / "x.jpg", seed=2)
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "kaggle" / "Sandal"))):
+        prepare(dataset="shoe_sandal_boot", source_dir=tmp_path / "kaggle", data_dir=tmp_path / "d")
+    assert not list((tmp_path / "d").rglob("dataset_info.json"))
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["kaggle_layout", "plain_layout"])
+def test_shoe_sandal_boot_builder_labels_kaggle_class_folders(tmp_path, write_image, nested):
+    source = tmp_path / "unzipped"
+    root = source / "Shoe vs Sandal vs Boot Dataset" if nested else source
+    for seed, folder in enumerate(["Boot", "Sandal", "Shoe"] * 2):
+        write_image(root / folder / f"{folder.lower()} ({seed}).jpg", seed=seed)
+
+    prepare(dataset="shoe_sandal_boot", source_dir=source, data_dir=tmp_path / "data")
+
+    records = read_all("shoe_sandal_boot", tmp_path / "data")
+    info = get_info(dataset="shoe_sandal_boot", data_dir=tmp_path / "data")
+    assert info.class_names == ("boot", "sandal", "shoe") and sum(info.split_sizes.values()) == 6
+    assert len(records) == 6
+    for name, record in records.items():
+        assert info.class_names[record["label"]] == name.split("/")[0].lower(), name
