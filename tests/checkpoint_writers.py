@@ -1,0 +1,160 @@
+"""Test helpers: checkpoint files written in each published format, straight from the reference
+tables in ../shared/reference (never from vit_jax's own name maps), and reference PyTorch models.
+
+Tests that need the tables skip cleanly when ../shared is absent.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+
+
+def reference_file(name: str) -> Path:
+    path = REFERENCE / name
+    if not path.is_file():
+        pytest.skip(f"reference table {path} is absent")
+    return path
+
+
+def table_rows(name: str) -> list[list[str]]:
+    """Tab-separated data rows of a reference table (comment and header lines dropped)."""
+    rows = []
+    for line in reference_file(name).read_text().splitlines():
+        if line and not line.startswith("#"):
+            rows.append(line.split("\t"))
+    return [row for row in rows if row[0] not in ("hf_name", "name")]
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in re.findall(r"\d+", text))
+
+
+def layout(name: str) -> dict[str, tuple[int, ...]]:
+    """{npz key: shape} of an *_npz_layout.txt file."""
+    return {row[0]: parse_shape(row[1]) for row in table_rows(name)}
+
+
+def small_vit_layout(
+    *, layers: int, hidden: int, mlp: int, heads: int, tokens: int, classes: int, pre_logits: bool
+) -> dict[str, tuple[int, ...]]:
+    """The ViT-B/16 .npz layout (pre-Linen names) with fewer layers and other widths: every
+    dimension of the B/16 file is substituted (768 -> hidden, 3072 -> mlp, 12 -> heads,
+    64 -> hidden/heads, 197 -> tokens, 21843 -> classes)."""
+    sizes = {768: hidden, 3072: mlp, 12: heads, 64: hidden // heads, 197: tokens, 21843: classes}
+    result = {}
+    for key, shape in layout("vit_b16_npz_layout.txt").items():
+        block = re.search(r"encoderblock_(\d+)/", key)
+        if (block and int(block[1]) >= layers) or (key.startswith("pre_logits") and not pre_logits):
+            continue
+        result[key] = tuple(sizes.get(d, d) for d in shape)
+    return result
+
+
+def random_arrays(shapes: dict[str, tuple[int, ...]], *, seed: int) -> dict[str, np.ndarray]:
+    """float32 values: LayerNorm/GroupNorm scales near 1, everything else N(0, 0.02^2)."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for key, shape in shapes.items():
+        noise = rng.standard_normal(shape, dtype=np.float32)
+        is_scale = key.endswith(("/scale", "/gamma"))
+        arrays[key] = (1.0 + 0.1 * noise) if is_scale else 0.02 * noise
+    return arrays
+
+
+def npz_to_hf_vit(
+    arrays: dict[str, np.ndarray], *, hidden: int, with_vit_prefix: bool, in_memory: bool
+) -> dict[str, np.ndarray]:
+    """A Hugging Face ViT state dict from original .npz arrays, following hf_vit_keys.txt:
+    its npz-name and 'transform' columns (written for D=768, applied with D=hidden); names as on
+    disk, or (in_memory) as in the modules of transformers >= 5.9 (last column)."""
+    state = {}
+    for disk_name, _, npz_column, transform, memory_name in table_rows("hf_vit_keys.txt"):
+        hf_name = memory_name if in_memory and memory_name != "same" else disk_name
+        npz_name = npz_column.split()[0]
+        if npz_name not in arrays:
+            continue
+        array = arrays[npz_name]
+        if transform.startswith("transpose(3,2,0,1)"):
+            array = array.transpose(3, 2, 0, 1)
+        elif transform.startswith("reshape(768,768) then .T"):
+            array = array.reshape(hidden, hidden).T
+        elif transform.startswith("reshape(768)"):
+            array = array.reshape(hidden)
+        elif transform.startswith(".T"):
+            array = array.T
+        else:
+            assert transform.startswith("none"), transform
+        name = hf_name if with_vit_prefix else hf_name.removeprefix("vit.")
+        state[name] = np.ascontiguousarray(array)
+    return state
+
+
+def perturb_torch_model(
+    model, *, seed: int, scale: float = 0.05, vectors_only: bool = False
+) -> None:
+    """Adds N(0, scale^2) to every parameter (vectors_only: to norm scales and biases only), so
+    that equivalence tests exercise every tensor: LayerNorm/BatchNorm scales and biases start at
+    exactly 1 and 0 (as in measurements.txt)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim <= 1 or not vectors_only:
+                param.add_(scale * torch.randn(param.shape, generator=generator))
+
+
+def randomise_batch_norm_statistics(model, *, seed: int) -> None:
+    """Running means N(0, 0.1^2) and variances U(0.5, 1.5) in every BatchNorm (measurements.txt
+    2): every statistic differs from its initial 0/1, so a mix-up of mean and var shows."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            if name.endswith("running_mean"):
+                buffer.copy_(0.1 * torch.randn(buffer.shape, generator=generator))
+            elif name.endswith("running_var"):
+                buffer.copy_(0.5 + torch.rand(buffer.shape, generator=generator))
+
+
+def rescale_head(model, head, *, images: np.ndarray, largest_logit: float = 4.0) -> None:
+    """Scales the final Linear `head` so that the largest |logit| on `images` is largest_logit.
+
+    Without normalisation a deep random ResNet's logits reach 1e2..1e8, and float32 rounding
+    (relative ~1e-6) alone would exceed an absolute 1e-4 tolerance.
+    """
+    import torch
+
+    with torch.no_grad():
+        logits = model.eval()(torch.from_numpy(images.transpose(0, 3, 1, 2))).logits
+        factor = largest_logit / logits.abs().max()
+        head.weight.mul_(factor)
+        head.bias.mul_(factor)
+
+
+def torch_bilinear(pos_embedding: np.ndarray, grid, new_grid) -> np.ndarray:
+    """Independent reference: torch interpolate(bilinear, align_corners=False, no antialias).
+
+    It samples the old grid at half-pixel centres (x_old = (x_new + 0.5) * old / new - 0.5),
+    clamped at the border: each embedding is read where its patch lies in the image, which is
+    the paper's "2D interpolation ... according to their location in the original image".
+    """
+    import torch
+
+    width = pos_embedding.shape[-1]
+    image = torch.from_numpy(pos_embedding[0, 1:].reshape(*grid, width)).permute(2, 0, 1)[None]
+    resized = torch.nn.functional.interpolate(
+        image, size=new_grid, mode="bilinear", align_corners=False
+    )
+    return resized[0].permute(1, 2, 0).reshape(-1, width).numpy()
+
+
+def random_images(*, batch: int, size: tuple[int, int], seed: int) -> np.ndarray:
+    """NHWC float32 images in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, (batch, *size, 3)).astype(np.float32)

@@ -1,0 +1,177 @@
+"""BatchNorm ResNets: Hugging Face folders (microsoft/resnet-*) and torchvision .pth state dicts
+(renamed from the HF model with the reference key tables) -> logits equal to the PyTorch model."""
+
+import json
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+from checkpoint_writers import (
+    REFERENCE,
+    perturb_torch_model,
+    random_images,
+    randomise_batch_norm_statistics,
+    rescale_head,
+    table_rows,
+)
+from flax import traverse_util
+from transformers import ResNetConfig, ResNetForImageClassification
+
+from vit_jax import checkpoint, convert_checkpoint
+from vit_jax.models import create_model
+
+TOLERANCE = 1e-4
+IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def convert(args: list) -> None:
+    assert convert_checkpoint.main([str(a) for a in args]) == 0
+
+
+def logits_of(directory, images: np.ndarray) -> np.ndarray:
+    loaded = checkpoint.load(directory=directory)
+    meta = loaded.metadata
+    model = create_model(meta["model"], num_classes=meta["num_classes"], **meta["model_overrides"])
+    return np.asarray(model.apply(loaded.variables, images, train=False))
+
+
+def torch_logits(model, images: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(images.transpose(0, 3, 1, 2))).logits.numpy()
+
+
+def hf_resnet(
+    depths: list[int], *, seed: int, size: tuple[int, int]
+) -> ResNetForImageClassification:
+    config = ResNetConfig(depths=depths, layer_type="bottleneck", num_labels=1000)
+    torch.manual_seed(seed)
+    model = ResNetForImageClassification(config)
+    perturb_torch_model(model, seed=seed, scale=0.1, vectors_only=True)
+    randomise_batch_norm_statistics(model, seed=seed)
+    rescale_head(model, model.classifier[1], images=random_images(batch=2, size=size, seed=seed))
+    return model
+
+
+def torchvision_state(model, table: str) -> dict[str, torch.Tensor]:
+    """The model's state dict under torchvision names (third column of the reference table)."""
+    rename = {row[0]: row[2] for row in table_rows(table)}
+    state = model.state_dict()
+    assert set(state) == set(rename)
+    return {rename[k]: v for k, v in state.items()}
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return hf_resnet([3, 4, 6, 3], seed=0, size=(224, 224))
+
+
+@pytest.mark.slow
+def test_full_size_resnet50_hf_folder_matches_pytorch(tmp_path, resnet50):
+    resnet50.save_pretrained(tmp_path / "hf")
+    (tmp_path / "hf" / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": IMAGENET["mean"], "image_std": IMAGENET["std"], "resample": 3})
+    )
+    saved = safetensors.torch.load_file(tmp_path / "hf" / "model.safetensors")
+    if REFERENCE.is_dir():  # the file has exactly microsoft/resnet-50's names and shapes
+        table = {row[0]: row[1] for row in table_rows("hf_resnet50_keys.txt")}
+        assert {k: str(tuple(v.shape)) for k, v in saved.items()} == table
+    convert(
+        [
+            "--input",
+            tmp_path / "hf",
+            "--model",
+            "ResNet-50",
+            "--output",
+            tmp_path / "out",
+            "--keep_head",
+        ]
+    )
+    restored = checkpoint.restore(directory=tmp_path / "out")
+    meta = restored.metadata
+    assert meta["preprocessing"] == {**IMAGENET, "resize_method": "bicubic"}
+    assert meta["source_format"] == "hf_resnet" and meta["num_classes"] == 1000
+    stats = traverse_util.flatten_dict(restored.variables["batch_stats"], sep="/")
+    assert len(stats) == 2 * 53
+    running_var = saved["resnet.encoder.stages.2.layers.0.shortcut.normalization.running_var"]
+    assert np.array_equal(stats["block3/unit1/bn_proj/var"], running_var.numpy())
+
+    images = random_images(batch=2, size=(224, 224), seed=1)
+    expected = torch_logits(resnet50, images)
+    assert np.abs(expected).max() > 1.0
+    assert np.abs(logits_of(tmp_path / "out", images) - expected).max() <= TOLERANCE
+
+
+def test_torchvision_pth_matches_pytorch_and_hf_conversion(tmp_path, resnet50):
+    torch.save(torchvision_state(resnet50, "hf_resnet50_keys.txt"), tmp_path / "resnet50.pth")
+    convert(
+        [
+            "--input",
+            tmp_path / "resnet50.pth",
+            "--model",
+            "ResNet-50",
+            "--output",
+            tmp_path / "out",
+            "--keep_head",
+        ]
+    )
+    meta = checkpoint.restore(directory=tmp_path / "out").metadata
+    assert meta["source_format"] == "torchvision_resnet"
+    assert meta["preprocessing"] == {**IMAGENET, "resize_method": "bilinear"}
+    images = random_images(batch=2, size=(64, 96), seed=2)
+    expected = torch_logits(resnet50, images)
+    assert np.abs(logits_of(tmp_path / "out", images) - expected).max() <= TOLERANCE
+
+
+def test_resnet_model_without_head_gets_zero_head(tmp_path, resnet50):
+    """ResNetModel keys (no 'resnet.' prefix, no classifier) with --num_classes."""
+    state = {
+        k.removeprefix("resnet."): v.contiguous()
+        for k, v in resnet50.state_dict().items()
+        if not k.startswith("classifier")
+    }
+    (tmp_path / "hf").mkdir()
+    safetensors.torch.save_file(state, tmp_path / "hf" / "model.safetensors")
+    (tmp_path / "hf" / "config.json").write_text(resnet50.config.to_json_string())
+    convert(
+        [
+            "--input",
+            tmp_path / "hf",
+            "--model",
+            "ResNet-50",
+            "--output",
+            tmp_path / "out",
+            "--num_classes",
+            "3",
+        ]
+    )
+    variables = checkpoint.restore(directory=tmp_path / "out").variables
+    assert variables["params"]["head"]["kernel"].shape == (2048, 3)
+    assert not variables["params"]["head"]["kernel"].any()
+    conv = state["encoder.stages.3.layers.2.layer.1.convolution.weight"].numpy()
+    kernel = variables["params"]["block4"]["unit3"]["conv2"]["kernel"]
+    assert np.array_equal(kernel, conv.transpose(2, 3, 1, 0))
+
+
+@pytest.mark.slow
+def test_resnet152_torchvision_pth_matches_pytorch(tmp_path):
+    """microsoft/resnet-152 depths; the .pth uses torchvision_resnet152 names."""
+    model = hf_resnet([3, 8, 36, 3], seed=3, size=(64, 64))
+    state = torchvision_state(model, "hf_resnet152_keys.txt")
+    expected_names = [row[0] for row in table_rows("torchvision_resnet152_keys.txt")]
+    assert sorted(state) == sorted(expected_names)
+    torch.save(state, tmp_path / "resnet152.pth")
+    convert(
+        [
+            "--input",
+            tmp_path / "resnet152.pth",
+            "--model",
+            "ResNet-152",
+            "--output",
+            tmp_path / "out",
+            "--keep_head",
+        ]
+    )
+    images = random_images(batch=1, size=(64, 64), seed=4)
+    expected = torch_logits(model, images)
+    assert np.abs(logits_of(tmp_path / "out", images) - expected).max() <= TOLERANCE
