@@ -32,10 +32,13 @@ class LoadedCheckpoint:
     metadata: dict[str, Any]
 
 
-def grid_cell(model: str) -> int | None:
+def grid_cell(*, model: str, overrides: dict[str, Any]) -> int | None:
     """Pixels per position-embedding cell of a ViT (patch size; x16 for the R50 hybrid, whose
-    stem strides 4 and whose stages after the first stride 2); None for models without one."""
+    stem strides 4 and whose stages after the first stride 2); None for models without one.
+    `overrides` are the checkpoint's model_overrides (a patch size there wins)."""
     config = get_config(model)
+    if "patches" in overrides:
+        config.patches = tuple(overrides["patches"])
     if "patches" not in config:
         return None
     stride = 2 ** (len(config.resnet.num_layers) + 1) if config.resnet else 1
@@ -98,7 +101,7 @@ def adapt(
                 **metadata["model_overrides"],
                 "representation_size": None,
             }
-    cell = grid_cell(metadata["model"])
+    cell = grid_cell(model=metadata["model"], overrides=metadata["model_overrides"])
     if image_size is not None and cell is not None:
         if image_size[0] % cell or image_size[1] % cell:
             raise ValueError(

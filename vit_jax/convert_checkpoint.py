@@ -50,7 +50,7 @@ def source_image_size(*, source: SourceCheckpoint, model: str) -> tuple[int, int
     position-embedding grid, else (CNNs) DEFAULT_CNN_IMAGE_SIZE."""
     if source.image_size is not None:
         return source.image_size
-    cell = checkpoint.grid_cell(model)
+    cell = checkpoint.grid_cell(model=model, overrides=source.model_overrides)
     pos_embedding = source.variables.get("params/" + "/".join(checkpoint.POS_EMBEDDING))
     if cell is None or pos_embedding is None:
         return DEFAULT_CNN_IMAGE_SIZE
