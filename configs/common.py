@@ -1,0 +1,113 @@
+"""Defaults shared by every experiment config: the study's fine-tuning setup.
+
+The study (see vit_jax/report.py, STUDY_RESULTS) fine-tuned Hugging Face ImageNet-1k checkpoints on
+Shoe vs Sandal vs Boot at 224x224 for 3 epochs with the Hugging Face Trainer defaults: AdamW
+(betas 0.9/0.999, eps 1e-8, no weight decay, gradient clipping at global norm 1), learning rate
+1e-5 decaying linearly to 0, batch 16, and a new randomly initialised classifier head.
+`--config.recipe=paper` switches to the paper's fine-tuning recipe (Dosovitskiy et al., ICLR 2021,
+Appendix B.1.1): SGD momentum 0.9, clipping at global norm 1, cosine decay after a linear warmup,
+batch 512 by accumulating 32 micro-batches of 16, zero-initialised head.
+
+Fields (all can be overridden with --config.<field>=<value>):
+  model             a vit_jax.models.MODEL_NAMES name.
+  mode              'finetune' or 'zeroshot' (evaluate the initial model on validation and test).
+  init              'checkpoint' (config.checkpoint_dir, a converted checkpoint) or 'scratch'.
+  head              'new': a head for the dataset's classes, initialised as recipe.head_init;
+                    'imagenet1k' (zeroshot only): the checkpoint's ImageNet-1k head, its logits
+                    pooled onto boot/sandal/shoe (vit_jax.labels). The study's 'zero-shot' is
+                    head='new' with the random Hugging Face head (head_init='hf'): a zero head
+                    (the paper recipe's) makes every logit 0 and every prediction class 0.
+  model_overrides   create_model fields replacing the model's (e.g. dropout_rate, remat).
+  dtype             compute dtype: 'float32' or 'bfloat16' (mixed precision; params stay float32).
+  dataset, data_dir, num_classes (None: the dataset's), image_size (H, W), augment, worker_count.
+  preprocessing     pixel normalisation for init='scratch' (a checkpoint brings its own).
+  num_epochs, eval_batch_size, seed.
+  recipe, recipes   the optimizer recipe in use and the definitions of 'study' and 'paper'.
+  log_every_steps, eval_every_steps (0: only at epoch ends), checkpoint_every_steps (0: only at
+                    epoch ends), keep_checkpoints (latest kept; the best on validation accuracy
+                    is kept as well), progress_bar.
+  coordinator_address, num_processes, process_id: multi-process runs (jax.distributed).
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+# The study's models: short name -> (vit_jax model, converted checkpoint of its Hugging Face
+# ImageNet-1k model, made with `python -m vit_jax.convert_checkpoint ... --keep_head`).
+MODELS = {
+    "vit": ("ViT-B_16", "checkpoints/ViT-B_16_imagenet1k"),
+    "resnet50": ("ResNet-50", "checkpoints/ResNet-50_imagenet1k"),
+    "resnet152": ("ResNet-152", "checkpoints/ResNet-152_imagenet1k"),
+}
+
+
+def study_recipe() -> ml_collections.ConfigDict:
+    """Hugging Face Trainer defaults with the study's learning rate and batch size."""
+    return ml_collections.ConfigDict(
+        {
+            "optimizer": "adamw",
+            "learning_rate": 1e-5,
+            "schedule": "linear",
+            "warmup_steps": 0,
+            "b1": 0.9,
+            "b2": 0.999,
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "momentum": 0.9,
+            "grad_clip_norm": 1.0,
+            "batch_size": 16,
+            "grad_accum_steps": 1,
+            "head_init": "hf",
+        }
+    )
+
+
+def paper_recipe() -> ml_collections.ConfigDict:
+    """The paper's fine-tuning recipe; learning rate from its sweep {0.001, 0.003, 0.01, 0.03}."""
+    recipe = study_recipe()
+    recipe.update(
+        optimizer="sgd",
+        learning_rate=0.01,
+        schedule="cosine",
+        warmup_steps=5,
+        batch_size=512,
+        grad_accum_steps=32,
+        head_init="zeros",
+    )
+    return recipe
+
+
+def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
+    """The study's experiment for MODELS[model] in `mode` ('finetune' or 'zeroshot')."""
+    config = ml_collections.ConfigDict()
+    config.model, config.checkpoint_dir = MODELS[model]
+    config.mode = mode
+    config.init = "checkpoint"
+    config.head = "new"
+    config.model_overrides = ml_collections.ConfigDict()
+    config.dtype = "float32"
+
+    config.dataset = "shoe_sandal_boot"
+    config.data_dir = "data"
+    config.num_classes = config_dict.placeholder(int)
+    config.image_size = (224, 224)
+    config.preprocessing = ml_collections.ConfigDict({"value_range": (-1.0, 1.0)})
+    config.augment = False
+    config.worker_count = 0
+
+    config.num_epochs = 3
+    config.eval_batch_size = 64
+    config.seed = 0
+    config.recipe = "study"
+    config.recipes = ml_collections.ConfigDict({"study": study_recipe(), "paper": paper_recipe()})
+
+    config.log_every_steps = 50
+    config.eval_every_steps = 0
+    config.checkpoint_every_steps = 500
+    config.keep_checkpoints = 2
+    config.progress_bar = True
+
+    config.coordinator_address = ""
+    config.num_processes = 1
+    config.process_id = 0
+    return config

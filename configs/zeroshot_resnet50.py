@@ -1,0 +1,22 @@
+"""Zero-shot ResNet-50 on Shoe vs Sandal vs Boot (the study's Table 1, ResNet-50 row): the
+pre-trained backbone with a new, randomly initialised 3-class head (uniform +-1/sqrt(2048), as
+Hugging Face initialises ResNetForImageClassification's classifier), evaluated without training.
+
+Prepare once (data, and the converted Hugging Face checkpoint microsoft/resnet-50):
+  python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
+      --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
+  python -m vit_jax.convert_checkpoint --input <folder of microsoft/resnet-50> \
+      --model ResNet-50 --output checkpoints/ResNet-50_imagenet1k --keep_head
+Run:
+  python main.py --config configs/zeroshot_resnet50.py --workdir runs/resnet50_zs
+Expected: near chance, as the head is untrained: the study reports test accuracy 36.60% and macro F1
+26.90% (a different random head gives a different number). With
+--config.head=imagenet1k the checkpoint's ImageNet-1k head is kept and its 1000 logits are pooled
+onto boot/sandal/shoe (vit_jax.labels): a real zero-shot classifier (not measured here).
+"""
+
+from configs import common
+
+
+def get_config():
+    return common.get_config(model="resnet50", mode="zeroshot")

@@ -1,0 +1,22 @@
+"""Zero-shot ViT-B/16 on Shoe vs Sandal vs Boot (the study's Table 1, ViT-B/16 row): the
+pre-trained backbone with a new, randomly initialised 3-class head (normal, std 0.02, as Hugging
+Face initialises ViTForImageClassification's classifier), evaluated without training.
+
+Prepare once (data, and the converted Hugging Face checkpoint google/vit-base-patch16-224):
+  python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
+      --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
+  python -m vit_jax.convert_checkpoint --input <folder of google/vit-base-patch16-224> \
+      --model ViT-B_16 --output checkpoints/ViT-B_16_imagenet1k --keep_head
+Run:
+  python main.py --config configs/zeroshot_vit.py --workdir runs/vit_zs
+Expected: near chance, as the head is untrained: the study reports test accuracy 32.90% and macro F1
+30.70% (a different random head gives a different number). With
+--config.head=imagenet1k the checkpoint's ImageNet-1k head is kept and its 1000 logits are pooled
+onto boot/sandal/shoe (vit_jax.labels): a real zero-shot classifier (not measured here).
+"""
+
+from configs import common
+
+
+def get_config():
+    return common.get_config(model="vit", mode="zeroshot")

@@ -1,0 +1,94 @@
+"""Bad input stops a run at once with a message naming the fault (and the command that fixes a
+missing dataset or checkpoint); a non-finite loss stops training, keeping the last good checkpoint.
+"""
+
+import jax
+import pytest
+from main_cli import TINY_ARGS, run_main
+
+from configs import finetune_vit, quickstart
+from vit_jax import experiment
+
+
+def _quickstart(**fields):
+    config = quickstart.get_config()
+    for name, value in fields.items():
+        target = config
+        *parents, leaf = name.split(".")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"model": "ViT-X_99"}, "config.model='ViT-X_99' is not one of ("),
+        ({"mode": "train"}, "config.mode='train' is not one of ('finetune', 'zeroshot')"),
+        ({"recipe": "fast"}, "config.recipe='fast' is not one of"),
+        ({"recipes.quickstart.optimizer": "lamb"}, "optimizer='lamb' is not one of"),
+        (
+            {"recipes.quickstart.batch_size": 30, "recipes.quickstart.grad_accum_steps": 4},
+            "batch_size=30 is not divisible by grad_accum_steps=4",
+        ),
+        ({"num_classes": 5}, "config.num_classes=5 but dataset 'digits' has 10 classes"),
+        ({"image_size": (10, 10)}, "config.image_size=(10, 10) is not divisible by the patch"),
+        ({"head": "imagenet1k"}, "needs mode='zeroshot' and init='checkpoint'"),
+        ({"mode": "zeroshot"}, "it needs init='checkpoint'"),
+        ({"recipes.quickstart.warmup_steps": 10_000}, "warmup_steps=10000 is not below the"),
+    ],
+)
+def test_config_values_that_cannot_work_are_rejected(fields, message):
+    with pytest.raises(experiment.ConfigError) as error:
+        experiment.build(_quickstart(**fields))
+    assert message in str(error.value)
+
+
+def test_batch_not_divisible_by_the_device_count_is_rejected(monkeypatch):
+    monkeypatch.setattr(jax, "device_count", lambda: 8)
+    config = _quickstart(**{"recipes.quickstart.batch_size": 36})
+    with pytest.raises(experiment.ConfigError, match="batch_size / grad_accum_steps=36 is not"):
+        experiment.check_config(config)
+    config = _quickstart(eval_batch_size=20)
+    with pytest.raises(
+        experiment.ConfigError, match="eval_batch_size=20 is not divisible by the 8"
+    ):
+        experiment.check_config(config)
+
+
+def test_missing_checkpoint_names_the_conversion_command(tmp_path):
+    config = _quickstart(init="checkpoint", checkpoint_dir=str(tmp_path / "ViT-Ti_16_digits"))
+    with pytest.raises(FileNotFoundError, match="python -m vit_jax.convert_checkpoint"):
+        experiment.build(config)
+
+
+def test_missing_dataset_stops_main_with_the_prepare_command(tmp_path):
+    workdir = tmp_path / "run"
+    result = run_main(
+        "--config=configs/finetune_vit.py",
+        f"--config.data_dir={tmp_path / 'empty'}",
+        workdir=workdir,
+    )
+    assert result.returncode == 1
+    assert "python -m vit_jax.prepare_data --dataset shoe_sandal_boot" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not workdir.exists()
+    assert finetune_vit.__doc__ and "python -m vit_jax.prepare_data" in finetune_vit.__doc__
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    # A NaN learning rate: step 1 is computed with finite parameters and saved, its update
+    # makes every parameter NaN, so the loss of step 2 is NaN.
+    workdir = tmp_path / "run"
+    result = run_main(
+        *TINY_ARGS,
+        "--config.recipes.quickstart.learning_rate=nan",
+        "--config.checkpoint_every_steps=1",
+        workdir=workdir,
+    )
+    assert result.returncode == 1
+    assert "is not finite at step 2; the run stopped" in result.stderr
+    assert "The last good checkpoint (step 1) is kept" in result.stderr
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["1"]
+    assert not (workdir / "results.json").exists()

@@ -1,0 +1,75 @@
+"""Data parallelism: the same training steps on 1 device, on 8 simulated CPU devices and on two
+jax.distributed processes give the same losses and parameters (tests/train_steps_probe.py)."""
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from main_cli import subprocess_env
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = ROOT / "tests" / "train_steps_probe.py"
+TOLERANCE = 1e-5
+
+
+def _probe(output: Path, *, device_count: int, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(PROBE), str(output), *extra],
+        env=subprocess_env(devices=device_count),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(process: subprocess.Popen) -> None:
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output[-3000:]
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    keys = sorted(k for k in a.files if k != "device_count")
+    assert keys == sorted(k for k in b.files if k != "device_count")
+    for key in keys:
+        np.testing.assert_allclose(a[key], b[key], atol=TOLERANCE, rtol=0, err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def single_device(tmp_path_factory: pytest.TempPathFactory) -> np.lib.npyio.NpzFile:
+    output = tmp_path_factory.mktemp("probe") / "one.npz"
+    _finish(_probe(output, device_count=1))
+    return np.load(output)
+
+
+def test_eight_devices_match_one_device(single_device, tmp_path):
+    output = tmp_path / "eight.npz"
+    _finish(_probe(output, device_count=8))
+    eight = np.load(output)
+    assert int(eight["device_count"]) == 8 and int(single_device["device_count"]) == 1
+    _assert_same(single_device, eight)
+    # The steps really trained: losses change and BatchNorm statistics moved off their init.
+    losses = single_device["ResNet-50/losses"]
+    assert len(losses) == 6 and np.ptp(losses) > 1e-3
+    assert np.abs(single_device["ResNet-50/batch_stats/bn_root/mean"]).max() > 1e-3
+
+
+def test_two_processes_agree_with_each_other_and_one_device(single_device, tmp_path):
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    outputs = [tmp_path / f"process{i}.npz" for i in range(2)]
+    processes = [
+        _probe(outputs[i], device_count=1, extra=(f"localhost:{port}", "2", str(i)))
+        for i in range(2)
+    ]
+    for process in processes:
+        _finish(process)
+    first, second = (np.load(path) for path in outputs)
+    assert int(first["device_count"]) == 2
+    for key in first.files:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    _assert_same(single_device, first)

@@ -1,0 +1,100 @@
+"""Runs a few data-parallel training steps of tiny models and saves the results (used by
+tests/test_train_parallel.py in subprocesses, so each run chooses its own device count).
+
+  python tests/train_steps_probe.py OUTPUT.npz [COORDINATOR_ADDRESS NUM_PROCESSES PROCESS_ID]
+
+Two models: a one-stage BatchNorm ResNet (batch statistics averaged over devices) and a
+one-layer ViT. Both take GLOBAL_BATCH examples per update as 2 accumulated micro-batches, SGD
+with momentum and clipping (the paper recipe's optimizer). In a multi-process run each process
+feeds its own slice of every batch, as the input pipeline does. Saved: per-step losses and the
+final variables of each model, flattened to '<model>/<path>' keys.
+"""
+
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+from flax import traverse_util
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from vit_jax import models, optim, parallel, steps, train_state
+
+GLOBAL_BATCH = 16
+ACCUM = 2
+UPDATES = 3
+MODELS = {
+    "ResNet-50": {"num_layers": (1,), "axis_name": parallel.DATA_AXIS},
+    "ViT-Ti_16": {
+        "patches": (4, 4),
+        "hidden_size": 16,
+        "mlp_dim": 32,
+        "num_heads": 2,
+        "num_layers": 1,
+    },
+}
+RECIPE = ml_collections.ConfigDict(
+    {
+        "optimizer": "sgd",
+        "learning_rate": 0.1,
+        "schedule": "cosine",
+        "warmup_steps": 1,
+        "momentum": 0.9,
+        "grad_clip_norm": 1.0,
+        "grad_accum_steps": ACCUM,
+    }
+)
+
+
+def run(name: str, overrides: dict, mesh: jax.sharding.Mesh) -> dict[str, np.ndarray]:
+    model = models.create_model(name, num_classes=3, **overrides)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(UPDATES * GLOBAL_BATCH, 16, 16, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, size=UPDATES * GLOBAL_BATCH).astype(np.int32)
+    variables = jax.jit(lambda x: model.init(jax.random.key(0), x, train=False))(images[:1])
+    params = train_state.init_head(
+        params=variables["params"], model_name=name, head_init="hf", seed=0
+    )
+    optimizer, _ = optim.create_optimizer(recipe=RECIPE, total_updates=UPDATES)
+    state = jax.jit(
+        lambda v: train_state.create_train_state(variables=v, optimizer=optimizer),
+        out_shardings=NamedSharding(mesh, P()),
+    )(parallel.replicate({**variables, "params": params}, mesh=mesh))
+    train_step = parallel.data_parallel(
+        steps.make_train_step(model=model, optimizer=optimizer, seed=0),
+        mesh=mesh,
+        in_specs=(P(), P(parallel.DATA_AXIS)),
+        out_specs=(P(), P()),
+        donate_argnums=(0,),
+    )
+    micro = GLOBAL_BATCH // ACCUM
+    local = micro // jax.process_count()
+    losses = []
+    for start in range(0, len(images), micro):
+        mine = slice(start + jax.process_index() * local, start + (jax.process_index() + 1) * local)
+        batch = {"image": images[mine], "label": labels[mine], "mask": np.ones(local, np.float32)}
+        state, metrics = train_step(state, parallel.shard_batch(batch, mesh=mesh))
+        losses.append(metrics["loss"])
+    flat = traverse_util.flatten_dict(jax.device_get(state.variables), sep="/")
+    return {"losses": np.asarray(jax.device_get(losses)), **flat}
+
+
+def main() -> None:
+    output = sys.argv[1]
+    if len(sys.argv) > 2:
+        address, num_processes, process_id = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        parallel.initialize_distributed(
+            coordinator_address=address, num_processes=num_processes, process_id=process_id
+        )
+    mesh = parallel.create_mesh()
+    results = {}
+    for name, overrides in MODELS.items():
+        for key, value in run(name, overrides, mesh).items():
+            results[f"{name}/{key}"] = value
+    results["device_count"] = np.asarray(jax.device_count())
+    np.savez(output, **results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Data parallelism over a 1-D device mesh with axis 'data', in the pmap style via jax.shard_map.
+
+Each device runs a step on its shard of the batch; the step averages what must agree across devices
+with lax.pmean over DATA_AXIS. The training state is replicated (PartitionSpec()), batches are split
+along their first axis (PartitionSpec('data')). Multi-process runs (jax.distributed) use the same
+mesh over the devices of all processes; each process feeds its own part of every batch.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def initialize_distributed(
+    *, coordinator_address: str, num_processes: int, process_id: int
+) -> None:
+    """Joins a multi-process JAX run when `coordinator_address` is set (no-op otherwise).
+
+    CPU devices exchange collectives through gloo, so the same code runs on CPU-only hosts.
+    Must run before any other JAX call.
+    """
+    if not coordinator_address:
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address,
+        num_processes=num_processes,
+        process_id=process_id,
+    )
+
+
+def create_mesh() -> Mesh:
+    """A mesh over all devices of all processes, with the single axis DATA_AXIS."""
+    return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+
+
+def replicate(tree: Any, *, mesh: Mesh) -> Any:
+    """`tree` (identical in every process) as global arrays replicated on every device of `mesh`."""
+    sharding = NamedSharding(mesh, P())
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree
+    )
+
+
+def shard_batch(batch: dict[str, np.ndarray], *, mesh: Mesh) -> dict[str, jax.Array]:
+    """This process's part of a batch (as yielded by the input pipeline) as global arrays split
+    along the batch axis over DATA_AXIS."""
+    sharding = NamedSharding(mesh, P(DATA_AXIS))
+    return {
+        name: jax.make_array_from_process_local_data(sharding, value)
+        for name, value in batch.items()
+    }
+
+
+def data_parallel(
+    step: Callable, *, mesh: Mesh, in_specs: tuple, out_specs: Any, donate_argnums: tuple = ()
+) -> Callable:
+    """jit(shard_map(step)): `step` sees per-device shards and may use collectives over
+    DATA_AXIS."""
+    return jax.jit(
+        jax.shard_map(step, mesh=mesh, in_specs=in_specs, out_specs=out_specs),
+        donate_argnums=donate_argnums,
+    )
+
+
+def gather(tree: Any) -> Any:
+    """Arrays split over DATA_AXIS as whole numpy arrays on every process."""
+    return multihost_utils.process_allgather(tree, tiled=True)

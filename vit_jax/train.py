@@ -1,0 +1,323 @@
+"""Fine-tuning and zero-shot evaluation runs, and the study's cells, with outputs in a workdir.
+
+Outputs: metrics.jsonl and TensorBoard events (vit_jax.logging_utils.MetricWriter), Orbax
+checkpoints of the whole run (vit_jax.run_checkpoints), results.json, results.md and plots
+(vit_jax.report). A fine-tuning run killed at any point and started again with the same config
+resumes from its last checkpoint and ends with the parameters and metrics of an uninterrupted run
+(only the timing numbers differ).
+
+Steps are counted in optimizer updates of `recipe.batch_size` examples; with gradient accumulation
+each update runs `recipe.grad_accum_steps` compiled micro-batch steps on slices of one loaded batch.
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm import tqdm
+
+from vit_jax import experiment, input_pipeline, optim, parallel, report, run_checkpoints
+from vit_jax.evaluation import Evaluator
+from vit_jax.logging_utils import MetricWriter, to_json_compatible
+from vit_jax.parallel import DATA_AXIS
+from vit_jax.steps import make_train_step
+from vit_jax.train_state import create_train_state
+
+# Test hook: the process SIGKILLs itself right after finishing this step (its checkpoint started).
+KILL_AFTER_STEP_ENV = "VIT_JAX_KILL_AFTER_STEP"
+# Config fields that may differ between a run and its resumption (and between its processes).
+# Not worker_count or num_processes: they change how grain composes and shards the batches.
+RUNTIME_FIELDS = ("coordinator_address", "process_id", "progress_bar")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss or gradient norm became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class Progress:
+    """Host-side state of a run, saved as JSON with every checkpoint."""
+
+    config: dict
+    step: int = 0
+    history: list[dict] = dataclasses.field(default_factory=list)
+    epoch_loss_sum: float = 0.0
+    epoch_loss_count: int = 0
+    epoch_seconds: float = 0.0
+    train_seconds: float = 0.0
+    final_splits: dict | None = None
+
+    def add_steps(self, *, losses: np.ndarray, seconds: float) -> None:
+        self.epoch_loss_sum += float(losses.sum())
+        self.epoch_loss_count += len(losses)
+        self.epoch_seconds += seconds
+        self.train_seconds += seconds
+
+    def end_epoch(
+        self, *, epoch: int, step: int, validation: dict, learning_rate: float, images: int
+    ) -> None:
+        """Appends the epoch's history entry (vit_jax.report.HISTORY_KEYS) and starts the next."""
+        self.history.append(
+            {
+                "epoch": epoch,
+                "step": step,
+                "train_loss": self.epoch_loss_sum / self.epoch_loss_count,
+                "val_loss": validation["loss"],
+                "val_accuracy": validation["accuracy"],
+                "val_f1_macro": validation["f1_macro"],
+                "learning_rate": learning_rate,
+                "images_per_second": images / self.epoch_seconds,
+                "epoch_seconds": self.epoch_seconds,
+            }
+        )
+        self.epoch_loss_sum, self.epoch_loss_count, self.epoch_seconds = 0.0, 0, 0.0
+
+
+@dataclasses.dataclass
+class _Window:
+    """The training steps since the last host sync; their metrics stay on the device until then."""
+
+    first_step: int
+    metrics: list[dict] = dataclasses.field(default_factory=list)
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def close(self, *, step: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """(losses, gradient norms, seconds) of every micro-batch step up to `step`; raises
+        NonFiniteLossError naming the first step where either is not finite."""
+        values = jax.device_get(self.metrics)
+        losses = np.array([v["loss"] for v in values])
+        norms = np.array([v["grad_norm"] for v in values])
+        bad = ~(np.isfinite(losses) & np.isfinite(norms))
+        if bad.any():
+            micro_steps_per_step = len(bad) // (step - self.first_step + 1)
+            at = self.first_step + int(np.argmax(bad)) // micro_steps_per_step
+            raise NonFiniteLossError(
+                f"training loss {losses[bad][0]} / gradient norm {norms[bad][0]} is not finite "
+                f"at step {at}; the run stopped."
+            )
+        return losses, norms, time.perf_counter() - self.start
+
+
+def _json_config(config: ml_collections.ConfigDict) -> dict:
+    """The config as it reads back from JSON, without RUNTIME_FIELDS."""
+    fields = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS}
+    return json.loads(json.dumps(to_json_compatible(fields, where="config")))
+
+
+def _check_same_config(*, saved: dict, current: dict, workdir: Path) -> None:
+    changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+    if changed:
+        field = changed[0]
+        raise experiment.ConfigError(
+            f"{workdir} holds a run with another config (config.{field}: saved "
+            f"{saved.get(field)!r}, now {current.get(field)!r}); resume it with the same config "
+            "or choose another --workdir"
+        )
+
+
+def _zeroshot(
+    *, exp: experiment.Experiment, evaluator: Evaluator, mesh: Mesh, writer: MetricWriter | None
+) -> dict:
+    variables = parallel.replicate(exp.variables, mesh=mesh)
+    splits = {}
+    for split in ("validation", "test"):
+        splits[split] = evaluator(split=split, variables=variables)
+        if writer:
+            writer.write(step=0, split=split, metrics=splits[split])
+    return {"splits": splits, "history": [], "train_seconds": 0.0}
+
+
+def _micro_batches(batch: dict[str, np.ndarray], count: int) -> list[dict[str, np.ndarray]]:
+    pieces = {name: np.split(value, count) for name, value in batch.items()}
+    return [{name: pieces[name][i] for name in batch} for i in range(count)]
+
+
+def _finetune(
+    *,
+    config: ml_collections.ConfigDict,
+    exp: experiment.Experiment,
+    evaluator: Evaluator,
+    mesh: Mesh,
+    workdir: Path,
+) -> dict:
+    chief = jax.process_index() == 0
+    recipe = exp.recipe
+    steps_per_epoch = exp.steps_per_epoch
+    total_steps = steps_per_epoch * config.num_epochs
+    optimizer, schedule = optim.create_optimizer(recipe=recipe, total_updates=total_steps)
+    learning_rate = jax.jit(schedule)
+    state = jax.jit(
+        lambda variables: create_train_state(variables=variables, optimizer=optimizer),
+        out_shardings=NamedSharding(mesh, P()),
+    )(parallel.replicate(exp.variables, mesh=mesh))
+    train_step = parallel.data_parallel(
+        make_train_step(model=exp.model, optimizer=optimizer, seed=config.seed),
+        mesh=mesh,
+        in_specs=(P(), P(DATA_AXIS)),
+        out_specs=(P(), P()),
+        donate_argnums=(0,),
+    )
+    train_iter = iter(
+        input_pipeline.create_loader(
+            dataset=config.dataset,
+            data_dir=config.data_dir,
+            split="train",
+            batch_size=recipe.batch_size,
+            image_size=tuple(config.image_size),
+            preprocessing=exp.preprocessing,
+            train=True,
+            seed=config.seed,
+            num_epochs=config.num_epochs,
+            augment=config.augment,
+            worker_count=config.worker_count,
+        )
+    )
+    manager = run_checkpoints.create_manager(
+        directory=workdir / "checkpoints", keep=config.keep_checkpoints
+    )
+    progress = Progress(config=_json_config(config))
+    latest = manager.latest_step()
+    if latest is not None:
+        saved = run_checkpoints.restore_progress(manager=manager, step=latest)
+        _check_same_config(saved=saved["config"], current=progress.config, workdir=workdir)
+        progress = Progress(**saved)
+        state = run_checkpoints.restore(
+            manager=manager, step=latest, state=state, data_iterator=train_iter
+        )
+    writer = MetricWriter(workdir=workdir, resume_step=latest) if chief else None
+    kill_after_step = os.environ.get(KILL_AFTER_STEP_ENV)
+    bar = tqdm(
+        total=total_steps,
+        initial=progress.step,
+        unit="step",
+        disable=not (chief and config.progress_bar),
+        dynamic_ncols=True,
+    )
+    window = _Window(first_step=progress.step + 1)
+    try:
+        for step in range(progress.step + 1, total_steps + 1):
+            for micro_batch in _micro_batches(next(train_iter), recipe.grad_accum_steps):
+                state, metrics = train_step(state, parallel.shard_batch(micro_batch, mesh=mesh))
+                window.metrics.append(metrics)
+            bar.update()
+            epoch_end = step % steps_per_epoch == 0
+            every = config.checkpoint_every_steps
+            checkpoint_due = epoch_end or (every and step % every == 0)
+            logs = {}
+            if checkpoint_due or step % config.log_every_steps == 0:
+                try:
+                    losses, norms, seconds = window.close(step=step)
+                except NonFiniteLossError as error:
+                    manager.wait_until_finished()
+                    raise NonFiniteLossError(
+                        f"{error} The last good checkpoint (step {manager.latest_step()}) is kept "
+                        f"in {manager.directory}; lower the learning rate or check the data."
+                    ) from None
+                progress.add_steps(losses=losses, seconds=seconds)
+                images = (step - window.first_step + 1) * recipe.batch_size
+                logs["train"] = {
+                    "loss": float(losses.mean()),
+                    "grad_norm": float(norms.mean()),
+                    "learning_rate": float(learning_rate(step - 1)),
+                    "images_per_second": images / seconds,
+                }
+                bar.set_postfix(loss=f"{losses.mean():.4f}", img_s=f"{images / seconds:.1f}")
+                window = _Window(first_step=step + 1)
+            every = config.eval_every_steps
+            if epoch_end or (every and step % every == 0):
+                logs["validation"] = evaluator(split="validation", variables=state.variables)
+            if epoch_end:
+                progress.end_epoch(
+                    epoch=step // steps_per_epoch,
+                    step=step,
+                    validation=logs["validation"],
+                    learning_rate=logs["train"]["learning_rate"],
+                    images=steps_per_epoch * recipe.batch_size,
+                )
+            if step == total_steps:
+                logs["test"] = evaluator(split="test", variables=state.variables)
+                progress.final_splits = {s: logs[s] for s in ("validation", "test")}
+            if writer:
+                for split, split_metrics in logs.items():
+                    writer.write(step=step, split=split, metrics=split_metrics)
+            if checkpoint_due:
+                progress.step = step
+                run_checkpoints.save(
+                    manager=manager,
+                    step=step,
+                    state=state,
+                    data_iterator=train_iter,
+                    progress=dataclasses.asdict(progress),
+                    val_accuracy=logs["validation"]["accuracy"] if epoch_end else None,
+                )
+            if "validation" in logs:  # evaluation time is not training time
+                window.start = time.perf_counter()
+            if kill_after_step == str(step):
+                os.kill(os.getpid(), signal.SIGKILL)
+    finally:
+        bar.close()
+        manager.wait_until_finished()
+        manager.close()
+        if writer:
+            writer.close()
+    return {
+        "splits": progress.final_splits,
+        "history": progress.history,
+        "train_seconds": progress.train_seconds,
+    }
+
+
+def train_and_evaluate(*, config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Runs one experiment (config.mode 'finetune' or 'zeroshot') into `workdir`; returns the
+    results given to vit_jax.report.write_run_report."""
+    workdir = Path(workdir)
+    exp = experiment.build(config)
+    mesh = parallel.create_mesh()
+    evaluator = Evaluator(config=config, exp=exp, mesh=mesh)
+    chief = jax.process_index() == 0
+    if config.mode == "zeroshot":
+        writer = MetricWriter(workdir=workdir) if chief else None
+        try:
+            results = _zeroshot(exp=exp, evaluator=evaluator, mesh=mesh, writer=writer)
+        finally:
+            if writer:
+                writer.close()
+    else:
+        results = _finetune(config=config, exp=exp, evaluator=evaluator, mesh=mesh, workdir=workdir)
+    if chief:
+        report.write_run_report(
+            workdir=workdir,
+            config=config.to_dict(),
+            model=exp.model_name,
+            mode=config.mode,
+            results=results,
+        )
+    return results
+
+
+def run_study(*, config: ml_collections.ConfigDict, workdir: str | Path) -> None:
+    """Runs every cell of config.cells into workdir/<cell>, then writes the study report.
+    Every cell's config is checked before the first one starts."""
+    workdir = Path(workdir)
+    for cell in config.cells.values():
+        experiment.check_config(cell)
+    cells = []
+    for name, cell in config.cells.items():
+        train_and_evaluate(config=cell, workdir=workdir / name)
+        cells.append(
+            {
+                "model": cell.model,
+                "mode": cell.mode,
+                "results_path": workdir / name / "results.json",
+            }
+        )
+    if jax.process_index() == 0:
+        report.write_study_report(workdir=workdir, cells=cells)
