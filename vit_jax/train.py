@@ -300,7 +300,20 @@ def train_and_evaluate(*, config: ml_collections.ConfigDict, workdir: str | Path
             mode=config.mode,
             results=results,
         )
+        print(_summary(model=exp.model_name, mode=config.mode, results=results, workdir=workdir))
     return results
+
+
+def _summary(*, model: str, mode: str, results: dict, workdir: Path) -> str:
+    """One line per evaluated split, then where the report is."""
+    lines = [f"{model} {mode}: training time {results['train_seconds']:.1f} s"]
+    for split, metrics in results["splits"].items():
+        lines.append(
+            f"  {split}: accuracy {100 * metrics['accuracy']:.2f}%, "
+            f"F1 macro {100 * metrics['f1_macro']:.2f}%"
+        )
+    lines.append(f"  report: {workdir / 'results.md'}")
+    return "\n".join(lines)
 
 
 def run_study(*, config: ml_collections.ConfigDict, workdir: str | Path) -> None:
