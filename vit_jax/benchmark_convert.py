@@ -20,15 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from vit_jax.checkpoint_formats.fit import expected_shapes
+from vit_jax.checkpoint_names import PRE_LINEN_BLOCK_CHILDREN
 from vit_jax.convert_checkpoint import convert
 
 MODEL = "ViT-B_16"
 # Linen -> pre-Linen module numbering inside an encoder block, as in the released .npz files.
-PRE_LINEN = {
-    "MultiHeadDotProductAttention_0": "MultiHeadDotProductAttention_1",
-    "LayerNorm_1": "LayerNorm_2",
-    "MlpBlock_0": "MlpBlock_3",
-}
+PRE_LINEN = {linen: pre for pre, linen in PRE_LINEN_BLOCK_CHILDREN.items() if linen != pre}
 
 
 def write_vit_b16_npz(path: Path) -> tuple[int, int]:
