@@ -127,11 +127,16 @@ def convert(
     )
     if keep_head and not np.any(head):
         print(f"warning: the head in {file} is all zeros (as released for ImageNet-21k ViT)")
+    num_arrays = len(source.variables)
+    source.variables.clear()
     checkpoint.save(
-        directory=Path(output), variables=variables, metadata=metadata, overwrite=overwrite
+        directory=Path(output),
+        variables=checkpoint.hand_over_to_jax(variables),
+        metadata=metadata,
+        overwrite=overwrite,
     )
     print(
-        f"converted {file} ({source.format}, {len(source.variables)} arrays) for {model} "
+        f"converted {file} ({source.format}, {num_arrays} arrays) for {model} "
         f"at {metadata['image_size'][0]}x{metadata['image_size'][1]}, "
         f"{'kept' if keep_head else 'new zero'} {metadata['num_classes']}-class head -> {output}"
     )
