@@ -5,6 +5,9 @@ is the standard BatchNorm ResNet, whose ImageNet-1k weights are widely published
 stride of a downsampling bottleneck on its 3x3 convolution. Padding is explicit and symmetric as
 in torchvision ('SAME' pads stride-2 layers asymmetrically, a different network). BatchNorm:
 epsilon 1e-5, running-average momentum 0.9 (torch momentum 0.1), no convolution biases.
+
+For speed on XLA's CPU backend (same parameters and results): 1x1 convolutions are matrix
+products (PointwiseConv) and BatchNorm has a hand-written gradient (vit_jax.batch_norm).
 """
 
 from collections.abc import Mapping, Sequence
@@ -14,11 +17,35 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vit_jax.batch_norm import BatchNorm
+from vit_jax.matmul import matmul
+
 Array = jax.Array
 Dtype = Any
 
 # torchvision initialisation: kaiming_normal_(mode='fan_out', nonlinearity='relu').
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+class PointwiseConv(nn.Module):
+    """A 1x1 convolution (stride s, no padding, no bias) as a matrix product over channels.
+
+    Same parameter as nn.Conv (`kernel` (1, 1, in, out), same initialisation) and the same
+    result: a strided 1x1 convolution reads every s-th pixel. XLA's CPU backend computes the
+    kernel gradient of a matrix product (vit_jax.matmul) several times faster than that of a
+    convolution.
+    """
+
+    features: int
+    strides: int
+    dtype: Dtype
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        kernel = self.param("kernel", conv_init, (1, 1, x.shape[-1], self.features))
+        x = x[:, :: self.strides, :: self.strides, :]
+        x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
+        return matmul(x.reshape(-1, x.shape[-1]), kernel[0, 0]).reshape(*x.shape[:-1], -1)
 
 
 class Stage(nn.Module):
@@ -59,8 +86,8 @@ class Bottleneck(nn.Module):
     axis_name: str | None
     dtype: Dtype
 
-    def _batch_norm(self, name: str) -> nn.BatchNorm:
-        return nn.BatchNorm(
+    def _batch_norm(self, name: str) -> BatchNorm:
+        return BatchNorm(
             use_running_average=not self.train,
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,
@@ -69,7 +96,9 @@ class Bottleneck(nn.Module):
             name=name,
         )
 
-    def _conv(self, features: int, kernel: int, strides: int, name: str) -> nn.Conv:
+    def _conv(self, features: int, kernel: int, strides: int, name: str) -> nn.Module:
+        if kernel == 1:
+            return PointwiseConv(features, strides, self.dtype, name=name)
         pad = (kernel - 1) // 2
         return nn.Conv(
             features,
@@ -118,7 +147,7 @@ class ResNet(nn.Module):
             dtype=self.dtype,
             name="conv_root",
         )(inputs.astype(self.dtype))
-        x = nn.BatchNorm(
+        x = BatchNorm(
             use_running_average=not train,
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,

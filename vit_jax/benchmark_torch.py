@@ -1,0 +1,145 @@
+"""The PyTorch side of vit_jax.benchmark: the same architectures as Hugging Face transformers
+models (ViTForImageClassification, ResNetForImageClassification), randomly initialised, and their
+inference and training steps.
+
+Training is forward, cross-entropy, backward and one torch.optim.AdamW step (lr 1e-3, betas
+0.9/0.999, eps 1e-8, weight decay 0.01: torch's defaults, which the JAX side uses too). bfloat16
+runs under torch.autocast with float32 parameters, as the JAX models keep float32 parameters and
+compute in bfloat16.
+"""
+
+import contextlib
+from collections.abc import Callable
+
+import ml_collections
+import numpy as np
+import torch
+import transformers
+
+from vit_jax import models
+
+# What the benchmark's JAX side uses too (torch.optim.AdamW defaults).
+ADAMW = {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
+
+
+def hf_config(
+    *, name: str, num_classes: int, image_size: tuple[int, int]
+) -> transformers.PretrainedConfig | None:
+    """The Hugging Face config of the same architecture as vit_jax model `name`, or None when
+    transformers has no equivalent (hybrid ViT, BiT)."""
+    config = models.get_config(name)
+    if name.startswith("ViT-"):
+        return _vit_config(config=config, num_classes=num_classes, image_size=image_size)
+    if name.startswith("ResNet-"):
+        return transformers.ResNetConfig(
+            depths=list(config.num_layers),
+            hidden_sizes=[256, 512, 1024, 2048],
+            embedding_size=64,
+            layer_type="bottleneck",
+            hidden_act="relu",
+            downsample_in_bottleneck=False,
+            num_labels=num_classes,
+        )
+    return None
+
+
+def _vit_config(
+    *, config: ml_collections.ConfigDict, num_classes: int, image_size: tuple[int, int]
+) -> transformers.ViTConfig:
+    if config.patches[0] != config.patches[1] or image_size[0] != image_size[1]:
+        raise ValueError(
+            f"Hugging Face ViT needs square patches and images; got patches {config.patches}, "
+            f"image_size {image_size}"
+        )
+    return transformers.ViTConfig(
+        hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads,
+        intermediate_size=config.mlp_dim,
+        hidden_act="gelu_pytorch_tanh" if config.gelu_approximate else "gelu",
+        layer_norm_eps=config.layer_norm_epsilon,
+        hidden_dropout_prob=config.dropout_rate,
+        attention_probs_dropout_prob=config.attention_dropout_rate,
+        image_size=image_size[0],
+        patch_size=config.patches[0],
+        qkv_bias=True,
+        num_labels=num_classes,
+    )
+
+
+def create_model(
+    *, name: str, num_classes: int, image_size: tuple[int, int], device: str
+) -> torch.nn.Module | None:
+    """A randomly initialised HF model of architecture `name` on `device` (None: no equivalent)."""
+    config = hf_config(name=name, num_classes=num_classes, image_size=image_size)
+    if config is None:
+        return None
+    if isinstance(config, transformers.ViTConfig):
+        model = transformers.ViTForImageClassification(config)
+    else:
+        model = transformers.ResNetForImageClassification(config)
+    return model.to(device)
+
+
+def _precision(*, dtype: str, device: str) -> contextlib.AbstractContextManager:
+    if dtype == "bfloat16":
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def make_infer(
+    *, model: torch.nn.Module, images: np.ndarray, dtype: str, device: str
+) -> Callable[[], None]:
+    """A callable running one inference batch (eval mode, no autograd)."""
+    model.eval()
+    pixels = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
+
+    def infer() -> None:
+        with torch.inference_mode(), _precision(dtype=dtype, device=device):
+            model(pixel_values=pixels).logits.float().sum().item()
+
+    return infer
+
+
+def make_train(
+    *, model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, dtype: str, device: str
+) -> Callable[[], None]:
+    """A callable running one training step: forward, loss, backward, AdamW update."""
+    model.train()
+    pixels = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
+    targets = torch.from_numpy(labels.astype(np.int64)).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=ADAMW["learning_rate"],
+        betas=(ADAMW["b1"], ADAMW["b2"]),
+        eps=ADAMW["eps"],
+        weight_decay=ADAMW["weight_decay"],
+    )
+
+    def train() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with _precision(dtype=dtype, device=device):
+            logits = model(pixel_values=pixels).logits
+        loss = torch.nn.functional.cross_entropy(logits.float(), targets)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+
+    return train
+
+
+def make_matmul(*, size: int, dtype: str, device: str) -> Callable[[], None]:
+    """A callable multiplying two size x size matrices (torch's matmul peak, for reference)."""
+    torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(device=device, dtype=torch_dtype)
+    b = torch.randn(size, size, generator=generator).to(device=device, dtype=torch_dtype)
+
+    def matmul() -> None:
+        (a @ b)[0, 0].item()
+
+    return matmul
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
