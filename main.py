@@ -13,7 +13,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vit_jax import parallel, train
+from vit_jax import parallel, train, xla_flags
 from vit_jax.experiment import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file (configs/*.py)")
@@ -26,6 +26,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+    xla_flags.apply()
     config = _CONFIG.value
     parallel.initialize_distributed(
         coordinator_address=config.coordinator_address,
