@@ -5,11 +5,12 @@
 
 For every (model, mode) case it prints images per second (median over timed runs after
 compilation), the FLOP/s achieved according to XLA's cost analysis of the compiled step, and that
-as a fraction of the matrix-multiply peak measured in the same run (a large jnp.dot in the case's
-dtype). With --compare pytorch the same architecture runs in PyTorch (vit_jax.benchmark_torch) on
-the same batch, thread count and precision, and the table gives our/PyTorch ratios. JAX and
-PyTorch runs alternate (A, B, A, B, ...) so both see the same machine load; load averages are
-printed with the results.
+as a fraction of the matrix-multiply peak measured in the same run (the best run of a large
+jnp.dot in the case's dtype, timed at the start and at the end). With --compare pytorch the same
+architecture runs in PyTorch (vit_jax.benchmark_torch) on the same batch, thread count and
+precision, and the table gives our/PyTorch ratios. JAX and PyTorch runs alternate (A, B, A, B,
+...) so both see the same machine load; load averages are printed with the results. XLA's
+settings come from vit_jax.xla_flags, as in main.py.
 
 Modes: 'infer' (model.apply, train=False), 'train' (vit_jax.steps.make_train_step with
 optax.adamw, state donated, wrapped by vit_jax.parallel.data_parallel as in training) and 'loop'
@@ -46,27 +47,35 @@ COMPARE = ("none", "pytorch")
 NUM_CLASSES = 1000
 
 
+def no_wait() -> None:
+    """`wait` of a Timer whose steps run synchronously."""
+
+
 @dataclasses.dataclass
 class Timer:
-    """A callable running one step synchronously, and the per-step seconds of its timed runs."""
+    """Runs of `iterations` calls of `step` (which may only dispatch the work, as JAX does)
+    followed by `wait` (until the work is done); the per-step seconds of the timed runs."""
 
     name: str
     step: Callable[[], None]
+    wait: Callable[[], None] = no_wait
     iterations: int = 1
     seconds: list[float] = dataclasses.field(default_factory=list)
 
+    def _run(self, iterations: int) -> float:
+        start = time.perf_counter()
+        for _ in range(iterations):
+            self.step()
+        self.wait()
+        return (time.perf_counter() - start) / iterations
+
     def calibrate(self, *, min_run_seconds: float) -> None:
         """Warm-up step, then enough steps per timed run to last about `min_run_seconds`."""
-        self.step()
-        start = time.perf_counter()
-        self.step()
-        self.iterations = max(1, math.ceil(min_run_seconds / (time.perf_counter() - start)))
+        self._run(1)
+        self.iterations = max(1, math.ceil(min_run_seconds / self._run(1)))
 
     def run(self) -> None:
-        start = time.perf_counter()
-        for _ in range(self.iterations):
-            self.step()
-        self.seconds.append((time.perf_counter() - start) / self.iterations)
+        self.seconds.append(self._run(self.iterations))
 
     @property
     def median(self) -> float:
@@ -121,10 +130,16 @@ def jax_infer_timer(*, model, variables: dict, batch: dict) -> tuple[Timer, floa
         jax.jit(functools.partial(model.apply, train=False)).lower(variables, images).compile()
     )
 
-    def step() -> None:
-        compiled(variables, images).block_until_ready()
+    outputs = []
 
-    return Timer("jax", step), xla_flops(compiled)
+    def step() -> None:
+        outputs.append(compiled(variables, images))
+
+    def wait() -> None:
+        jax.block_until_ready(outputs)
+        outputs.clear()
+
+    return Timer("jax", step, wait), xla_flops(compiled)
 
 
 def jax_train_timer(
@@ -144,13 +159,15 @@ def jax_train_timer(
         donate_argnums=(0,),
     )
     compiled = train_step.lower(state, shards).compile()
-    holder = {"state": state}
+    holder = {"state": state, "metrics": None}
 
     def step() -> None:
-        holder["state"], metrics = compiled(holder["state"], shards)
-        jax.block_until_ready((holder["state"], metrics))
+        holder["state"], holder["metrics"] = compiled(holder["state"], shards)
 
-    return Timer("jax", step), xla_flops(compiled)
+    def wait() -> None:
+        jax.block_until_ready((holder["state"], holder["metrics"]))
+
+    return Timer("jax", step, wait), xla_flops(compiled)
 
 
 def benchmark_adamw() -> optax.GradientTransformation:
@@ -169,26 +186,38 @@ def matmul_size() -> int:
     return 2048 if jax.default_backend() == "cpu" else 8192
 
 
-def measure_peak(*, dtypes: Sequence[str], compare: str, repeats: int) -> dict[str, dict]:
-    """Matrix-multiply FLOP/s per dtype: a size x size jnp.dot (and torch matmul with --compare)."""
+def matmul_timers(*, dtypes: Sequence[str], compare: str) -> dict[str, list[Timer]]:
+    """Per dtype, timers of a size x size jnp.dot (and a torch matmul with --compare)."""
     size = matmul_size()
-    peaks = {}
+    timers = {}
     for dtype in dtypes:
         a, b = jax.random.normal(jax.random.key(0), (2, size, size), dtype=jnp.dtype(dtype))
         dot = jax.jit(jnp.dot).lower(a, b).compile()
-        timers = [Timer("jax", lambda dot=dot, a=a, b=b: dot(a, b).block_until_ready())]
+        timers[dtype] = [Timer("jax", lambda dot=dot, a=a, b=b: dot(a, b).block_until_ready())]
         if compare == "pytorch":
             from vit_jax import benchmark_torch
 
             device = benchmark_torch.default_device()
-            timers.append(
-                Timer("pytorch", benchmark_torch.make_matmul(size=size, dtype=dtype, device=device))
-            )
-        time_interleaved(timers, repeats=repeats, min_run_seconds=0.5)
-        flops = 2.0 * size**3
-        peaks[dtype] = {timer.name: flops / timer.median for timer in timers}
-        peaks[dtype]["size"] = size
-    return peaks
+            step = benchmark_torch.make_matmul(size=size, dtype=dtype, device=device)
+            timers[dtype].append(Timer("pytorch", step))
+    return timers
+
+
+def matmul_peaks(timers: dict[str, list[Timer]]) -> dict[str, dict[str, float]]:
+    """Per dtype and framework, the best matrix-multiply FLOP/s of all runs so far (the run
+    least disturbed by other load on the machine)."""
+    flops = 2.0 * matmul_size() ** 3
+    return {
+        dtype: {timer.name: flops / min(timer.seconds) for timer in dtype_timers}
+        for dtype, dtype_timers in timers.items()
+    }
+
+
+def peak_line(peaks: dict[str, dict[str, float]]) -> str:
+    return "; ".join(
+        f"{dtype} " + ", ".join(f"{name} {value / 1e9:.1f}" for name, value in by_name.items())
+        for dtype, by_name in peaks.items()
+    ) + f" GFLOP/s ({matmul_size()}^2 matmul, best run)"
 
 
 def _framework_result(*, timer: Timer, batch_size: int, flops: float | None, peak: float) -> dict:
@@ -203,6 +232,15 @@ def _framework_result(*, timer: Timer, batch_size: int, flops: float | None, pea
         "flops_per_second": flops_per_second,
         "peak_fraction": flops_per_second / peak if flops_per_second else None,
     }
+
+
+def set_peak_fractions(case: dict, *, peak: float) -> None:
+    """Recomputes the case's peak fractions for the final matmul peak."""
+    case["peak_flops_per_second"] = peak
+    for framework in ("jax", "pytorch", "loop"):
+        result = case.get(framework)
+        if result and result["flops_per_second"]:
+            result["peak_fraction"] = result["flops_per_second"] / peak
 
 
 def run_case(*, name: str, mode: str, args: argparse.Namespace, peaks: dict) -> dict:
@@ -228,10 +266,17 @@ def run_case(*, name: str, mode: str, args: argparse.Namespace, peaks: dict) -> 
         t.name: _framework_result(timer=t, batch_size=args.batch_size, flops=flops, peak=peak)
         for t in timers
     }
-    ratio = None
+    ratio = paired = None
     if "pytorch" in results:
         ratio = results["jax"]["images_per_second"] / results["pytorch"]["images_per_second"]
-    return {**case_fields(name=name, mode=mode, args=args), **results, "ratio": ratio}
+        pairs = zip(timer.seconds, timers[1].seconds, strict=True)
+        paired = statistics.median(theirs / ours for ours, theirs in pairs)
+    return {
+        **case_fields(name=name, mode=mode, args=args),
+        **results,
+        "ratio": ratio,
+        "ratio_paired_median": paired,
+    }
 
 
 def pytorch_timer(*, name: str, mode: str, args: argparse.Namespace, batch: dict) -> Timer | None:
@@ -314,7 +359,7 @@ def loop_images_per_second(*, metrics_path: Path, batch_size: int) -> tuple[floa
     return images / seconds, int(images // batch_size)
 
 
-def run_loop_case(*, name: str, args: argparse.Namespace) -> dict:
+def run_loop_case(*, name: str, args: argparse.Namespace, peaks: dict) -> dict:
     """The training loop of vit_jax.train against its bare train step, alternating runs."""
     from vit_jax import experiment, optim, train
 
@@ -325,7 +370,7 @@ def run_loop_case(*, name: str, args: argparse.Namespace) -> dict:
     )
     batch = synthetic_batch(batch_size=args.batch_size, image_size=tuple(config.image_size))
     batch["label"] %= exp.info.num_classes
-    bare, _ = jax_train_timer(
+    bare, flops = jax_train_timer(
         model=exp.model, variables=exp.variables, batch=batch, optimizer=optimizer
     )
     bare.calibrate(min_run_seconds=args.min_run_seconds)
@@ -339,8 +384,9 @@ def run_loop_case(*, name: str, args: argparse.Namespace) -> dict:
         loop_seconds.append(args.batch_size / images_per_second)
         bare.run()
     loop = Timer("loop", step=lambda: None, iterations=steps_counted, seconds=loop_seconds)
+    peak = peaks[args.dtype]["jax"]
     results = {
-        t.name: _framework_result(timer=t, batch_size=args.batch_size, flops=None, peak=math.nan)
+        t.name: _framework_result(timer=t, batch_size=args.batch_size, flops=flops, peak=peak)
         for t in (bare, loop)
     }
     overhead = results["loop"]["step_seconds"] / results["jax"]["step_seconds"] - 1
@@ -457,27 +503,28 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         f"{allocator_set}, load {os.getloadavg()}",
         flush=True,
     )
-    peaks = measure_peak(dtypes=sorted({"float32", args.dtype}), compare=args.compare, repeats=5)
-    for dtype, peak in peaks.items():
-        others = ", ".join(
-            f"{k} {v / 1e9:.1f}" for k, v in peak.items() if k not in ("jax", "size")
-        )
-        print(
-            f"matmul peak {dtype} ({peak['size']}^2): jnp.dot {peak['jax'] / 1e9:.1f} GFLOP/s"
-            + (f", {others} GFLOP/s" if others else ""),
-            flush=True,
-        )
+    peak_timers = matmul_timers(dtypes=sorted({"float32", args.dtype}), compare=args.compare)
+    all_peak_timers = [t for dtype_timers in peak_timers.values() for t in dtype_timers]
+    time_interleaved(all_peak_timers, repeats=3, min_run_seconds=min(args.min_run_seconds, 0.5))
+    print(f"matmul peak at start: {peak_line(matmul_peaks(peak_timers))}", flush=True)
     cases = []
     for name in args.models:
         for mode in args.modes:
+            peaks = matmul_peaks(peak_timers)
             if mode == "loop":
-                case = run_loop_case(name=name, args=args)
+                case = run_loop_case(name=name, args=args, peaks=peaks)
             else:
                 case = run_case(name=name, mode=mode, args=args, peaks=peaks)
             case["loadavg"] = list(os.getloadavg())
-            case["peak_flops_per_second"] = peaks[args.dtype]["jax"]
             cases.append(case)
             print(case_line(case), flush=True)
+    for _ in range(3):
+        for timer in all_peak_timers:
+            timer.run()
+    peaks = matmul_peaks(peak_timers)
+    print(f"matmul peak, start and end: {peak_line(peaks)}")
+    for case in cases:
+        set_peak_fractions(case, peak=peaks[args.dtype]["jax"])
     print()
     print(summary_table(cases))
     if args.json:

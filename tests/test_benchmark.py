@@ -1,0 +1,123 @@
+"""vit_jax.benchmark: the command runs a tiny case against PyTorch and prints a table and JSON lines
+whose numbers agree with each other and with an independent FLOP count; the loop case's
+arithmetic over the training loop's log windows; bad arguments are rejected."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vit_jax import benchmark, xla_flags
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def vit_ti16_forward_flops(*, image_size: int, batch: int) -> float:
+    """Multiply-add FLOPs (2 per MAC) of ViT-Ti/16's matrix products (Table 1: D=192, MLP 768,
+    12 layers) with a 1000-class head."""
+    width, mlp, layers, patch = 192, 768, 12, 16
+    patches = (image_size // patch) ** 2
+    tokens = patches + 1
+    embedding = patches * patch * patch * 3 * width
+    per_layer = 4 * tokens * width * width + 2 * tokens * width * mlp + 2 * tokens * tokens * width
+    head = width * 1000
+    return 2.0 * batch * (embedding + layers * per_layer + head)
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    command = [
+        sys.executable, "-m", "vit_jax.benchmark", "--model", "ViT-Ti_16", "--mode", "infer,train",
+        "--batch_size", "2", "--image_size", "32", "--compare", "pytorch", "--repeats", "2",
+        "--min_run_seconds", "0.05", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    cases = [json.loads(line) for line in lines if line.startswith("{")]
+    return lines, cases
+
+
+def test_prints_summary_table_with_one_row_per_case(tiny_run):
+    lines, cases = tiny_run
+    header = next(i for i, line in enumerate(lines) if line.startswith("model ") and "load" in line)
+    rows = [line.split() for line in lines[header + 2 : header + 4]]
+    assert [(row[0], row[1]) for row in rows] == [("ViT-Ti_16", "infer"), ("ViT-Ti_16", "train")]
+    for row, case in zip(rows, cases, strict=True):
+        assert float(row[4]) == pytest.approx(case["jax"]["images_per_second"], abs=0.01)
+        assert float(row[8]) == pytest.approx(case["ratio"], abs=0.001)
+    assert any(line.startswith("matmul peak, start and end: float32 jax") for line in lines)
+
+
+def test_json_lines_are_consistent(tiny_run):
+    _, cases = tiny_run
+    assert [(c["model"], c["mode"], c["batch_size"], c["image_size"]) for c in cases] == [
+        ("ViT-Ti_16", "infer", 2, 32),
+        ("ViT-Ti_16", "train", 2, 32),
+    ]
+    for case in cases:
+        assert len(case["loadavg"]) == 3 and case["dtype"] == "float32"
+        for framework in ("jax", "pytorch"):
+            result = case[framework]
+            assert len(result["step_seconds_runs"]) == 2
+            assert result["images_per_second"] == pytest.approx(2 / result["step_seconds"])
+            assert result["flops_per_second"] == pytest.approx(
+                result["flops_per_step"] / result["step_seconds"]
+            )
+            assert result["peak_fraction"] == pytest.approx(
+                result["flops_per_second"] / case["peak_flops_per_second"]
+            )
+            assert 0 < result["peak_fraction"] < 2
+        assert case["ratio"] == pytest.approx(
+            case["jax"]["images_per_second"] / case["pytorch"]["images_per_second"]
+        )
+
+
+def test_xla_cost_analysis_counts_the_model_flops(tiny_run):
+    _, (infer, train) = tiny_run
+    expected = vit_ti16_forward_flops(image_size=32, batch=2)
+    assert infer["jax"]["flops_per_step"] == pytest.approx(expected, rel=0.05)
+    # Forward plus backward (two products per forward product), plus the optimizer.
+    assert 2.5 * expected < train["jax"]["flops_per_step"] < 4 * expected
+
+
+def test_loop_images_per_second_skips_the_compilation_window(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    windows = [(10, 1.0), (20, 100.0), (25, 50.0)]  # (step, images per second) of 4-image steps
+    lines = [{"step": step, "split": "train", "images_per_second": ips} for step, ips in windows]
+    lines.insert(2, {"step": 20, "split": "validation", "accuracy": 0.5})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    # Windows 2 and 3: 40 images in 0.4 s and 20 images in 0.4 s.
+    images_per_second, steps = benchmark.loop_images_per_second(metrics_path=path, batch_size=4)
+    assert images_per_second == pytest.approx(60 / 0.8)
+    assert steps == 15
+
+
+def test_loop_needs_two_logged_windows(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 5, "split": "train", "images_per_second": 3.0}) + "\n")
+    with pytest.raises(ValueError, match="lower --loop_log_every"):
+        benchmark.loop_images_per_second(metrics_path=path, batch_size=4)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "ViT-Q_16"], "--model 'ViT-Q_16' is not one of"),
+        (["--mode", "infer,fit"], "--mode 'fit' is not one of"),
+        (["--batch_size", "0"], "must be >= 1"),
+    ],
+)
+def test_bad_arguments_are_rejected(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_user_xla_flags_win_over_ours(monkeypatch):
+    monkeypatch.setattr(xla_flags, "FLAGS", {"--xla_a": "1", "--xla_b": "2"})
+    assert xla_flags.merged(current="--xla_b=7 --xla_c=3") == "--xla_b=7 --xla_c=3 --xla_a=1"
