@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vit_jax.models_resnet import Stage
+from vit_jax.models_resnet import Stage, classification_head
 
 Array = jax.Array
 Dtype = Any
@@ -112,14 +112,7 @@ class ResNetV2(nn.Module):
             num_groups=GROUPS, epsilon=self.group_norm_epsilon, dtype=self.dtype, name="norm"
         )(x)
         x = jnp.mean(nn.relu(x), axis=(1, 2))
-        logits = nn.Dense(
-            self.num_classes,
-            dtype=self.dtype,
-            kernel_init=nn.initializers.zeros,
-            bias_init=nn.initializers.zeros,
-            name="head",
-        )(x)
-        return logits.astype(jnp.float32)
+        return classification_head(x, num_classes=self.num_classes, dtype=self.dtype)
 
 
 class HybridUnit(nn.Module):

@@ -27,6 +27,19 @@ Dtype = Any
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
+def classification_head(x: jax.Array, *, num_classes: int, dtype) -> jax.Array:
+    """The classification head, initialised to zero (ViT paper, section 3.2), as float32 logits.
+    Called inside a compact module, it becomes that module's `head` parameters."""
+    logits = nn.Dense(
+        num_classes,
+        dtype=dtype,
+        kernel_init=nn.initializers.zeros,
+        bias_init=nn.initializers.zeros,
+        name="head",
+    )(x)
+    return logits.astype(jnp.float32)
+
+
 class PointwiseConv(nn.Module):
     """A 1x1 convolution (stride s, no padding, no bias) as a matrix product over channels.
 
@@ -174,11 +187,4 @@ class ResNet(nn.Module):
                 name=f"block{stage + 1}",
             )(x)
         x = jnp.mean(x, axis=(1, 2))
-        logits = nn.Dense(
-            self.num_classes,
-            dtype=self.dtype,
-            kernel_init=nn.initializers.zeros,
-            bias_init=nn.initializers.zeros,
-            name="head",
-        )(x)
-        return logits.astype(jnp.float32)
+        return classification_head(x, num_classes=self.num_classes, dtype=self.dtype)

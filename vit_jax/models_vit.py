@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from vit_jax.matmul import dense_dot_general
 from vit_jax.models_bit import hybrid_backbone
+from vit_jax.models_resnet import classification_head
 
 Array = jax.Array
 Dtype = Any
@@ -273,11 +274,4 @@ class VisionTransformer(nn.Module):
         x = x[:, 0]
         if self.representation_size is not None:
             x = nn.tanh(nn.Dense(self.representation_size, dtype=self.dtype, name="pre_logits")(x))
-        logits = nn.Dense(
-            self.num_classes,
-            dtype=self.dtype,
-            kernel_init=nn.initializers.zeros,
-            bias_init=nn.initializers.zeros,
-            name="head",
-        )(x)
-        return logits.astype(jnp.float32)
+        return classification_head(x, num_classes=self.num_classes, dtype=self.dtype)
