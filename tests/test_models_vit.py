@@ -13,7 +13,7 @@ from flax import traverse_util
 
 from vit_jax import models
 from vit_jax.checkpoint_names import pre_linen_to_linen
-from vit_jax.models_vit import dot_product_attention
+from vit_jax.models_vit import EncoderBlock, dot_product_attention
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 TINY = {"hidden_size": 32, "mlp_dim": 64, "num_heads": 4, "num_layers": 2, "patches": (8, 8)}
@@ -169,6 +169,36 @@ def test_attention_is_softmax_of_scaled_dot_products_with_optional_dropout():
     np.testing.assert_allclose(deterministic, expected, rtol=1e-5, atol=1e-6)
     assert np.abs(dropped[0] - expected).max() > 1e-2
     assert np.abs(dropped[0] - dropped[1]).max() > 1e-2
+
+
+def test_class_token_only_block_gives_the_full_blocks_class_token_and_its_gradient():
+    block = EncoderBlock(
+        mlp_dim=64,
+        num_heads=4,
+        dropout_rate=0.0,
+        attention_dropout_rate=0.0,
+        gelu_approximate=True,
+        layer_norm_epsilon=1e-6,
+        dtype=jnp.float32,
+    )
+    tokens = jnp.asarray(np.random.default_rng(0).standard_normal((2, 9, 32)), jnp.float32)
+    variables = block.init(jax.random.key(0), tokens, True)
+
+    def class_token(variables, tokens, class_token_only):
+        out = block.apply(variables, tokens, True, class_token_only)
+        assert out.shape == ((2, 1, 32) if class_token_only else (2, 9, 32))
+        return out[:, 0]
+
+    full, short = (class_token(variables, tokens, flag) for flag in (False, True))
+    np.testing.assert_allclose(short, full, rtol=1e-5, atol=1e-6)
+    grads = [
+        jax.grad(lambda v, t, flag=flag: jnp.sum(jnp.sin(class_token(v, t, flag))), (0, 1))(
+            variables, tokens
+        )
+        for flag in (False, True)
+    ]
+    for full_grad, short_grad in zip(*(jax.tree.leaves(g) for g in grads), strict=True):
+        np.testing.assert_allclose(short_grad, full_grad, rtol=1e-4, atol=1e-6)
 
 
 def test_dropout_acts_only_in_training(dropout_vit):

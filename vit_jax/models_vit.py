@@ -138,7 +138,13 @@ class MlpBlock(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """Pre-LayerNorm Transformer encoder block, eqs. (2) and (3)."""
+    """Pre-LayerNorm Transformer encoder block, eqs. (2) and (3).
+
+    With `class_token_only` it returns z_l for the class token alone: the class token attends to
+    all tokens (keys and values from every token), but its query, the attention output
+    projection and the MLP run on one token. Eq. (4) reads only z_L^0, so the last block of the
+    classifier needs no more (the same values, about 1/13 fewer FLOPs for ViT-B/16 at 224).
+    """
 
     mlp_dim: int
     num_heads: int
@@ -149,8 +155,10 @@ class EncoderBlock(nn.Module):
     dtype: Dtype
 
     @nn.compact
-    def __call__(self, inputs: Array, deterministic: bool) -> Array:
+    def __call__(self, inputs: Array, deterministic: bool, class_token_only: bool = False) -> Array:
         x = nn.LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype)(inputs)
+        if class_token_only:
+            inputs = inputs[:, :1]
         x = nn.MultiHeadDotProductAttention(
             num_heads=self.num_heads,
             dtype=self.dtype,
@@ -161,7 +169,7 @@ class EncoderBlock(nn.Module):
             attention_fn=dot_product_attention,
             qkv_dot_general=dense_dot_general,
             out_dot_general=dense_dot_general,
-        )(x, x)
+        )(x[:, :1] if class_token_only else x, x)
         x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=deterministic)
         x = x + inputs
 
@@ -176,7 +184,8 @@ class EncoderBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Position embedding, L encoder blocks and the final LayerNorm of eq. (4)."""
+    """Position embedding, L encoder blocks and the final LayerNorm of eq. (4), for the class
+    token: returns LN(z_L^0), shape (batch, hidden_size)."""
 
     num_layers: int
     mlp_dim: int
@@ -192,7 +201,7 @@ class Encoder(nn.Module):
     def __call__(self, x: Array, *, train: bool) -> Array:
         x = AddPositionEmbedding(name="posembed_input")(x)
         x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
-        block_cls = nn.remat(EncoderBlock, static_argnums=(2,)) if self.remat else EncoderBlock
+        block_cls = nn.remat(EncoderBlock, static_argnums=(2, 3)) if self.remat else EncoderBlock
         for i in range(self.num_layers):
             x = block_cls(
                 mlp_dim=self.mlp_dim,
@@ -203,10 +212,9 @@ class Encoder(nn.Module):
                 layer_norm_epsilon=self.layer_norm_epsilon,
                 dtype=self.dtype,
                 name=f"encoderblock_{i}",
-            )(x, not train)
-        return nn.LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype, name="encoder_norm")(
-            x
-        )
+            )(x, not train, i == self.num_layers - 1)
+        norm = nn.LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype, name="encoder_norm")
+        return norm(x[:, 0])
 
 
 class VisionTransformer(nn.Module):
@@ -271,7 +279,6 @@ class VisionTransformer(nn.Module):
             remat=self.remat,
             name="Transformer",
         )(x, train=train)
-        x = x[:, 0]
         if self.representation_size is not None:
             x = nn.tanh(nn.Dense(self.representation_size, dtype=self.dtype, name="pre_logits")(x))
         return classification_head(x, num_classes=self.num_classes, dtype=self.dtype)
