@@ -1,6 +1,7 @@
 """The speed-motivated layers keep the numerics of the straightforward ones: softmax attention with
 its hand-written gradient vs jax.nn.dot_product_attention, BatchNorm vs flax.linen.BatchNorm
-(also across devices), dense products vs lax.dot_general, PointwiseConv vs a 1x1 nn.Conv."""
+(also across devices), dense products vs lax.dot_general, PointwiseConv vs a 1x1 nn.Conv, and
+convolutions with the patch-matrix kernel gradient vs lax.conv_general_dilated."""
 
 import flax.linen as nn
 import jax
@@ -10,6 +11,7 @@ import pytest
 from jax import lax
 
 from vit_jax.batch_norm import BatchNorm
+from vit_jax.convolution import conv_general_dilated
 from vit_jax.matmul import dense_dot_general
 from vit_jax.models_resnet import PointwiseConv
 from vit_jax.models_vit import dot_product_attention
@@ -158,3 +160,50 @@ def test_pointwise_conv_equals_1x1_conv_in_init_values_and_gradients(strides):
 
     grad = jax.grad(loss, argnums=(1, 2))
     assert_trees_close(grad(ours, variables, x), grad(conv, variables, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "strides", "padding", "size"),
+    [
+        (3, 1, 1, (9, 7)),
+        (3, 2, 1, (9, 8)),
+        (7, 2, 3, (12, 11)),
+        (2, 1, 0, (5, 6)),
+        (3, 2, 0, (8, 9)),
+    ],
+)
+def test_conv_with_patch_gradient_equals_lax_conv_in_values_and_gradients(
+    kernel, strides, padding, size
+):
+    x = normal(0, (2, *size, 5))
+    fields = dict(
+        features=4,
+        kernel_size=(kernel, kernel),
+        strides=(strides, strides),
+        padding=((padding, padding), (padding, padding)),
+        use_bias=False,
+    )
+    ours = nn.Conv(**fields, conv_general_dilated=conv_general_dilated)
+    reference = nn.Conv(**fields)
+    variables = reference.init(jax.random.key(1), x)
+    np.testing.assert_allclose(
+        ours.apply(variables, x), reference.apply(variables, x), rtol=1e-6, atol=1e-6
+    )
+
+    def loss(module, variables, x):
+        return jnp.sin(module.apply(variables, x)).sum()
+
+    grad = jax.grad(loss, argnums=(1, 2))
+    ours_grad = grad(ours, variables, x)
+    assert_trees_close(ours_grad, grad(reference, variables, x), rtol=1e-5, atol=1e-5)
+    assert min(float(jnp.abs(g).max()) for g in jax.tree.leaves(ours_grad)) > 1e-2
+
+
+def test_conv_with_unsupported_arguments_is_lax_conv():
+    x, kernel = normal(0, (1, 6, 6, 4)), normal(1, (3, 3, 2, 4))
+    dims = lax.conv_dimension_numbers(x.shape, kernel.shape, ("NHWC", "HWIO", "NHWC"))
+    args = dict(dimension_numbers=dims, feature_group_count=2, rhs_dilation=(2, 2))
+    np.testing.assert_array_equal(
+        conv_general_dilated(x, kernel, (1, 1), "SAME", **args),
+        lax.conv_general_dilated(x, kernel, (1, 1), "SAME", **args),
+    )

@@ -10,7 +10,9 @@ jnp.dot in the case's dtype, timed at the start and at the end). With --compare 
 architecture runs in PyTorch (vit_jax.benchmark_torch) on the same batch, thread count and
 precision, and the table gives our/PyTorch ratios. JAX and PyTorch runs alternate (A, B, A, B,
 ...) so both see the same machine load; load averages are printed with the results. XLA's
-settings come from vit_jax.xla_flags, as in main.py.
+settings come from vit_jax.xla_flags, as in main.py. Both frameworks' FLOP/s divide the same
+count, XLA's for our step; our ViT skips the last block's patch tokens (models_vit.EncoderBlock),
+work PyTorch does, so PyTorch's ViT FLOP/s understate its own rate by about 7%.
 
 Modes: 'infer' (model.apply, train=False), 'train' (vit_jax.steps.make_train_step with
 optax.adamw, state donated, wrapped by vit_jax.parallel.data_parallel as in training) and 'loop'

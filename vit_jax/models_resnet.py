@@ -7,7 +7,8 @@ in torchvision ('SAME' pads stride-2 layers asymmetrically, a different network)
 epsilon 1e-5, running-average momentum 0.9 (torch momentum 0.1), no convolution biases.
 
 For speed on XLA's CPU backend (same parameters and results): 1x1 convolutions are matrix
-products (PointwiseConv) and BatchNorm has a hand-written gradient (vit_jax.batch_norm).
+products (PointwiseConv), the other convolutions take their kernel gradient as one matrix product
+(vit_jax.convolution) and BatchNorm has a hand-written gradient (vit_jax.batch_norm).
 """
 
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from vit_jax.batch_norm import BatchNorm
+from vit_jax.convolution import conv_general_dilated
 from vit_jax.matmul import matmul
 
 Array = jax.Array
@@ -121,6 +123,7 @@ class Bottleneck(nn.Module):
             use_bias=False,
             kernel_init=conv_init,
             dtype=self.dtype,
+            conv_general_dilated=conv_general_dilated,
             name=name,
         )
 
@@ -158,6 +161,7 @@ class ResNet(nn.Module):
             use_bias=False,
             kernel_init=conv_init,
             dtype=self.dtype,
+            conv_general_dilated=conv_general_dilated,
             name="conv_root",
         )(inputs.astype(self.dtype))
         x = BatchNorm(
