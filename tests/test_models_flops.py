@@ -15,7 +15,9 @@ from vit_jax import models
 
 
 def forward_gmacs(name: str) -> float:
-    model = models.create_model(name, num_classes=1000)
+    """XLA counts a loop body once, so ResNets are counted unrolled (no scan over units)."""
+    unroll = {"unroll": True} if "unroll" in models.get_config(name) else {}
+    model = models.create_model(name, num_classes=1000, **unroll)
     images = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
     variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), images)
     lowered = jax.jit(lambda v, x: model.apply(v, x, train=False)).lower(variables, images)

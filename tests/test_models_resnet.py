@@ -1,5 +1,5 @@
 """ResNet v1.5 (BatchNorm): numerics vs HF transformers ResNet in both BatchNorm modes, running
-statistics, cross-device BatchNorm via axis_name, rematerialisation."""
+statistics, cross-device BatchNorm via axis_name, rematerialisation, long stages as a scan loop."""
 
 import functools
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from vit_jax import models
+from vit_jax import models, models_resnet
 
 TINY_STAGES = (1, 1, 1, 1)
 
@@ -159,4 +159,32 @@ def test_remat_keeps_names_outputs_and_running_statistics(tiny_resnet):
     np.testing.assert_allclose(remat_logits, logits, rtol=1e-5, atol=1e-5)
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), remat_updated, updated
+    )
+
+
+@pytest.mark.parametrize("remat", [False, True])
+def test_scanned_stage_equals_unrolled_units_in_outputs_statistics_and_gradients(
+    monkeypatch, remat
+):
+    model = models.create_model("ResNet-50", num_classes=5, num_layers=(1, 4, 1, 1), remat=remat)
+    x = images()
+    variables = random_variables(model, x)
+    assert "unit4" in variables["params"]["block2"]
+
+    def loss_and_stats(variables, x):
+        logits, updated = model.apply(variables, x, train=True, mutable=["batch_stats"])
+        return (logits**2).sum(), (logits, updated)
+
+    def run():
+        grad = jax.jit(jax.grad(loss_and_stats, has_aux=True))
+        return grad(variables, x), jitted_apply(model, train=False)(variables, x)
+
+    monkeypatch.setattr(models_resnet, "SCAN_MIN_REPEATS", 100)
+    unrolled = run()
+    monkeypatch.setattr(models_resnet, "SCAN_MIN_REPEATS", 2)
+    scanned = run()
+    assert jax.tree.structure(scanned) == jax.tree.structure(unrolled)
+    assert float(np.abs(unrolled[1]).max()) > 1e-2
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), scanned, unrolled
     )

@@ -58,6 +58,7 @@ def _resnet(num_layers: tuple[int, ...]) -> ml_collections.ConfigDict:
             "axis_name": None,
             "dtype": jnp.float32,
             "remat": False,
+            "unroll": False,
         }
     )
 
@@ -70,6 +71,7 @@ def _bit(num_layers: tuple[int, ...], width_factor: int) -> ml_collections.Confi
             "group_norm_epsilon": 1e-5,
             "dtype": jnp.float32,
             "remat": False,
+            "unroll": False,
         }
     )
 

@@ -79,7 +79,10 @@ class PreActBottleneck(nn.Module):
 
 
 class ResNetV2(nn.Module):
-    """BiT ResNet-v2 classifier: StdConv stem, four pre-activation stages, GN-ReLU, pool, head."""
+    """BiT ResNet-v2 classifier: StdConv stem, four pre-activation stages, GN-ReLU, pool, head.
+
+    `unroll` runs every stage unrolled (see models_resnet.Stage); the parameters are the same.
+    """
 
     num_classes: int
     num_layers: Sequence[int]
@@ -87,6 +90,7 @@ class ResNetV2(nn.Module):
     group_norm_epsilon: float = 1e-5
     dtype: Dtype = jnp.float32
     remat: bool = False
+    unroll: bool = False
 
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
@@ -106,6 +110,7 @@ class ResNetV2(nn.Module):
                 features=width * 2**stage,
                 first_stride=1 if stage == 0 else 2,
                 remat=self.remat,
+                unroll=self.unroll,
                 name=f"block{stage + 1}",
             )(x)
         x = nn.GroupNorm(
@@ -148,7 +153,13 @@ class HybridUnit(nn.Module):
 
 
 def hybrid_backbone(
-    x: Array, *, num_layers: Sequence[int], width_factor: int, dtype: Dtype, remat: bool
+    x: Array,
+    *,
+    num_layers: Sequence[int],
+    width_factor: int,
+    dtype: Dtype,
+    remat: bool,
+    unroll: bool = False,
 ) -> Array:
     """R50 feature extractor of the ViT hybrid, built in the CALLER's scope.
 
@@ -179,6 +190,7 @@ def hybrid_backbone(
             features=width * 2**stage,
             first_stride=1 if stage == 0 else 2,
             remat=remat,
+            unroll=unroll,
             name=f"block{stage + 1}",
         )(x)
     return x

@@ -248,6 +248,7 @@ class VisionTransformer(nn.Module):
                 width_factor=self.resnet["width_factor"],
                 dtype=self.dtype,
                 remat=self.remat,
+                unroll=self.resnet.get("unroll", False),
             )
         height, width = x.shape[1:3]
         if height % self.patches[0] or width % self.patches[1]:
