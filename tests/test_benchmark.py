@@ -3,6 +3,7 @@ whose numbers agree with each other and with an independent FLOP count; the loop
 arithmetic over the training loop's log windows; bad arguments are rejected."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,16 @@ def test_bad_arguments_are_rejected(argv, message, capsys):
 def test_user_xla_flags_win_over_ours(monkeypatch):
     monkeypatch.setattr(xla_flags, "FLAGS", {"--xla_a": "1", "--xla_b": "2"})
     assert xla_flags.merged(current="--xla_b=7 --xla_c=3") == "--xla_b=7 --xla_c=3 --xla_a=1"
+
+
+@pytest.mark.parametrize(("setting", "applied"), [(None, True), ("1", True), ("0", False)])
+def test_allocator_settings_can_be_turned_off_from_the_environment(monkeypatch, setting, applied):
+    calls = []
+    monkeypatch.setattr(xla_flags, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+    if setting is None:
+        monkeypatch.delenv("VIT_JAX_KEEP_FREED_MEMORY", raising=False)
+    else:
+        monkeypatch.setenv("VIT_JAX_KEEP_FREED_MEMORY", setting)
+    assert xla_flags.apply() is applied
+    assert len(calls) == int(applied)
