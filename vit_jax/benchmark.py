@@ -126,14 +126,15 @@ def init_variables(*, model, image_size: tuple[int, int]) -> dict:
     return jax.jit(functools.partial(model.init, train=False))(jax.random.key(0), image)
 
 
-def counted(model):
-    """`model` with every loop unrolled, for FLOP counts: XLA's cost analysis counts the body of
-    a loop once (ResNets run long stages as a scan loop, see models_resnet.Stage)."""
+def step_flops(*, model, lowered: jax.stages.Lowered, lower: Callable) -> float | None:
+    """XLA FLOPs of the step `lowered` (= lower(model)), counted on `model` with every loop
+    unrolled: XLA's cost analysis counts the body of a loop once (ResNets run long stages as a
+    scan loop, see models_resnet.Stage). Models without loops are not lowered again."""
     if "unroll" in model.__dataclass_fields__:
-        return model.clone(unroll=True)
-    if getattr(model, "resnet", None) is not None:
-        return model.clone(resnet=FrozenDict({**model.resnet, "unroll": True}))
-    return model
+        lowered = lower(model.clone(unroll=True))
+    elif getattr(model, "resnet", None) is not None:
+        lowered = lower(model.clone(resnet=FrozenDict({**model.resnet, "unroll": True})))
+    return xla_flops(lowered)
 
 
 def jax_infer_timer(*, model, variables: dict, batch: dict) -> tuple[Timer, float | None]:
@@ -143,7 +144,8 @@ def jax_infer_timer(*, model, variables: dict, batch: dict) -> tuple[Timer, floa
     def lower(model):
         return jax.jit(functools.partial(model.apply, train=False)).lower(variables, images)
 
-    compiled = lower(model).compile()
+    lowered = lower(model)
+    compiled = lowered.compile()
 
     outputs = []
 
@@ -154,7 +156,7 @@ def jax_infer_timer(*, model, variables: dict, batch: dict) -> tuple[Timer, floa
         jax.block_until_ready(outputs)
         outputs.clear()
 
-    return Timer("jax", step, wait), xla_flops(lower(counted(model)))
+    return Timer("jax", step, wait), step_flops(model=model, lowered=lowered, lower=lower)
 
 
 def jax_train_timer(
@@ -177,7 +179,8 @@ def jax_train_timer(
         )
         return train_step.lower(state, shards)
 
-    compiled = lower(model).compile()
+    lowered = lower(model)
+    compiled = lowered.compile()
     holder = {"state": state, "metrics": None}
 
     def step() -> None:
@@ -186,7 +189,7 @@ def jax_train_timer(
     def wait() -> None:
         jax.block_until_ready((holder["state"], holder["metrics"]))
 
-    return Timer("jax", step, wait), xla_flops(lower(counted(model)))
+    return Timer("jax", step, wait), step_flops(model=model, lowered=lowered, lower=lower)
 
 
 def benchmark_adamw() -> optax.GradientTransformation:

@@ -116,8 +116,7 @@ class Stage(nn.Module):
         def body(x: Array, variables: dict) -> tuple[Array, dict]:
             if not mutable:
                 return unit.apply(variables, x), {}
-            y, updated = unit.apply(variables, x, mutable=mutable)
-            return y, updated
+            return unit.apply(variables, x, mutable=mutable)
 
         if self.remat:
             body = jax.checkpoint(body)
