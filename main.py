@@ -13,8 +13,10 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from vit_jax import parallel, train, xla_flags
-from vit_jax.experiment import ConfigError
+from vit_jax.kernels import runtime
+from vit_jax.training import loop, parallel, study
+from vit_jax.training.experiment import ConfigError
+from vit_jax.training.progress import NonFiniteLossError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file (configs/*.py)")
 _WORKDIR = flags.DEFINE_string("workdir", None, "output directory; a run found there is resumed")
@@ -26,7 +28,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    xla_flags.apply()
+    runtime.apply()
     config = _CONFIG.value
     parallel.initialize_distributed(
         coordinator_address=config.coordinator_address,
@@ -35,10 +37,10 @@ def main(argv: list[str]) -> None:
     )
     try:
         if "cells" in config:
-            train.run_study(config=config, workdir=_WORKDIR.value)
+            study.run_study(config=config, workdir=_WORKDIR.value)
         else:
-            train.train_and_evaluate(config=config, workdir=_WORKDIR.value)
-    except (ConfigError, FileNotFoundError, train.NonFiniteLossError) as error:
+            loop.train_and_evaluate(config=config, workdir=_WORKDIR.value)
+    except (ConfigError, FileNotFoundError, NonFiniteLossError) as error:
         sys.exit(f"main.py: {error}")
 
 

@@ -1,9 +1,10 @@
 """Defaults shared by every experiment config: the study's fine-tuning setup.
 
-The study (see vit_jax/report.py, STUDY_RESULTS) fine-tuned Hugging Face ImageNet-1k checkpoints on
-Shoe vs Sandal vs Boot at 224x224 for 3 epochs with the Hugging Face Trainer defaults: AdamW
-(betas 0.9/0.999, eps 1e-8, no weight decay, gradient clipping at global norm 1), learning rate
-1e-5 decaying linearly to 0, batch 16, and a new randomly initialised classifier head.
+The study (see vit_jax/reporting/study_report.py, STUDY_RESULTS) fine-tuned Hugging Face
+ImageNet-1k checkpoints on Shoe vs Sandal vs Boot at 224x224 for 3 epochs with the Hugging Face
+Trainer defaults: AdamW (betas 0.9/0.999, eps 1e-8, no weight decay, gradient clipping at global
+norm 1), learning rate 1e-5 decaying linearly to 0, batch 16, and a new randomly initialised
+classifier head.
 `--config.recipe=paper` switches to the paper's fine-tuning recipe (Dosovitskiy et al., ICLR 2021,
 Appendix B.1.1): SGD momentum 0.9, clipping at global norm 1, cosine decay after a linear warmup,
 batch 512 by accumulating 32 micro-batches of 16, zero-initialised head.
@@ -14,9 +15,10 @@ Fields (all can be overridden with --config.<field>=<value>):
   init              'checkpoint' (config.checkpoint_dir, a converted checkpoint) or 'scratch'.
   head              'new': a head for the dataset's classes, initialised as recipe.head_init;
                     'imagenet1k' (zeroshot only): the checkpoint's ImageNet-1k head, its logits
-                    pooled onto boot/sandal/shoe (vit_jax.labels). The study's 'zero-shot' is
-                    head='new' with the random Hugging Face head (head_init='hf'): a zero head
-                    (the paper recipe's) makes every logit 0 and every prediction class 0.
+                    pooled onto boot/sandal/shoe (vit_jax.reporting.footwear). The study's
+                    'zero-shot' is head='new' with the random Hugging Face head (head_init='hf'):
+                    a zero head (the paper recipe's) makes every logit 0 and every prediction
+                    class 0.
   model_overrides   create_model fields replacing the model's (e.g. dropout_rate, remat).
   dtype             compute dtype: 'float32' or 'bfloat16' (mixed precision; params stay float32).
   dataset, data_dir, num_classes (None: the dataset's), image_size (H, W), augment, worker_count.

@@ -1,6 +1,6 @@
 """The study in one command: zero-shot and fine-tuned ViT-B/16, ResNet-50 and ResNet-152 on
 Shoe vs Sandal vs Boot, each cell in workdir/<cell>, then workdir/report.md with the study's
-Tables 1 and 2 and Figure 2 beside our numbers (vit_jax.report.write_study_report).
+Tables 1 and 2 and Figure 2 beside our numbers (vit_jax.reporting.study_report.write_study_report).
 
 Prepare the data and the three checkpoints as the docstrings of configs/zeroshot_*.py say, then:
   python main.py --config configs/study.py --workdir runs/study

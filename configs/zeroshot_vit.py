@@ -12,7 +12,7 @@ Run:
 Expected: near chance, as the head is untrained: the study reports test accuracy 32.90% and macro F1
 30.70% (a different random head gives a different number). With
 --config.head=imagenet1k the checkpoint's ImageNet-1k head is kept and its 1000 logits are pooled
-onto boot/sandal/shoe (vit_jax.labels): a real zero-shot classifier (not measured here).
+onto boot/sandal/shoe (vit_jax.reporting.footwear): a real zero-shot classifier (not measured here).
 """
 
 from configs import common

@@ -1,41 +1,47 @@
-"""Test helpers: checkpoint files written in each published format, straight from the reference
-tables in ../shared/reference (never from vit_jax's own name maps), and reference PyTorch models.
-
-Tests that need the tables skip cleanly when ../shared is absent.
+"""Test helpers: checkpoint files written in each published format, straight from the
+project's reference tables in tests/data (never from vit_jax's own name maps), and reference
+PyTorch models.
 """
 
+import functools
+import json
 import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-
-
-def reference_file(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"reference table {path} is absent")
-    return path
+DATA = Path(__file__).resolve().parent / "data"
 
 
-def table_rows(name: str) -> list[list[str]]:
-    """Tab-separated data rows of a reference table (comment and header lines dropped)."""
-    rows = []
-    for line in reference_file(name).read_text().splitlines():
-        if line and not line.startswith("#"):
-            rows.append(line.split("\t"))
-    return [row for row in rows if row[0] not in ("hf_name", "name")]
+@functools.cache
+def _table(name: str):
+    return json.loads((DATA / name).read_text())
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in re.findall(r"\d+", text))
+def npz_layout(name: str) -> dict[str, tuple[int, ...]]:
+    """{npz key: shape} of a released .npz file (tests/data/npz_layouts.json), e.g.
+    'ViT-B_16 imagenet21k', 'R50+ViT-B_16 imagenet21k', 'BiT-M-R50x1'."""
+    return {key: tuple(shape) for key, shape in _table("npz_layouts.json")[name].items()}
 
 
-def layout(name: str) -> dict[str, tuple[int, ...]]:
-    """{npz key: shape} of an *_npz_layout.txt file."""
-    return {row[0]: parse_shape(row[1]) for row in table_rows(name)}
+def hf_vit_keys() -> list[dict]:
+    """Rows of tests/data/hf_vit_b16_keys.json: the Hugging Face ViT-B/16 name on disk, its
+    shape, the original .npz name, the npz -> HF transform, the in-memory name of
+    transformers >= 5.9 (None: the same)."""
+    return _table("hf_vit_b16_keys.json")
+
+
+def resnet_keys(model: str) -> tuple[list[tuple[str, tuple[int, ...], str]], list[str]]:
+    """(Hugging Face name, shape, torchvision name) rows of microsoft/resnet-50 or -152
+    ('ResNet-50', 'ResNet-152'), and torchvision's state-dict names in its own order."""
+    entry = _table("resnet_keys.json")[model]
+    rows = [(hf, tuple(shape), tv) for hf, shape, tv in entry["hf_name_shape_torchvision_name"]]
+    return rows, entry["torchvision_state_dict_order"]
+
+
+def imagenet1k_footwear() -> list[dict]:
+    """ImageNet-1k footwear classes (group, index, wnid, lemma, torchvision_name)."""
+    return _table("imagenet1k_footwear.json")
 
 
 def small_vit_layout(
@@ -46,7 +52,7 @@ def small_vit_layout(
     64 -> hidden/heads, 197 -> tokens, 21843 -> classes)."""
     sizes = {768: hidden, 3072: mlp, 12: heads, 64: hidden // heads, 197: tokens, 21843: classes}
     result = {}
-    for key, shape in layout("vit_b16_npz_layout.txt").items():
+    for key, shape in npz_layout("ViT-B_16 imagenet21k").items():
         block = re.search(r"encoderblock_(\d+)/", key)
         if (block and int(block[1]) >= layers) or (key.startswith("pre_logits") and not pre_logits):
             continue
@@ -68,27 +74,23 @@ def random_arrays(shapes: dict[str, tuple[int, ...]], *, seed: int) -> dict[str,
 def npz_to_hf_vit(
     arrays: dict[str, np.ndarray], *, hidden: int, with_vit_prefix: bool, in_memory: bool
 ) -> dict[str, np.ndarray]:
-    """A Hugging Face ViT state dict from original .npz arrays, following hf_vit_keys.txt:
-    its npz-name and 'transform' columns (written for D=768, applied with D=hidden); names as on
-    disk, or (in_memory) as in the modules of transformers >= 5.9 (last column)."""
+    """A Hugging Face ViT state dict from original .npz arrays, following hf_vit_keys(): its
+    npz names and npz -> HF transforms (tabulated for D=768, applied with D=hidden); names as
+    on disk, or (in_memory) as in the modules of transformers >= 5.9."""
+    transforms = {
+        "none": lambda a: a,
+        "transpose": lambda a: a.T,
+        "hwio_to_oihw": lambda a: a.transpose(3, 2, 0, 1),
+        "merge_heads": lambda a: a.reshape(hidden),
+        "merge_heads_transpose": lambda a: a.reshape(hidden, hidden).T,
+    }
     state = {}
-    for disk_name, _, npz_column, transform, memory_name in table_rows("hf_vit_keys.txt"):
-        hf_name = memory_name if in_memory and memory_name != "same" else disk_name
-        npz_name = npz_column.split()[0]
-        if npz_name not in arrays:
+    for row in hf_vit_keys():
+        if row["npz"] not in arrays:
             continue
-        array = arrays[npz_name]
-        if transform.startswith("transpose(3,2,0,1)"):
-            array = array.transpose(3, 2, 0, 1)
-        elif transform.startswith("reshape(768,768) then .T"):
-            array = array.reshape(hidden, hidden).T
-        elif transform.startswith("reshape(768)"):
-            array = array.reshape(hidden)
-        elif transform.startswith(".T"):
-            array = array.T
-        else:
-            assert transform.startswith("none"), transform
+        hf_name = (in_memory and row["hf_in_memory"]) or row["hf"]
         name = hf_name if with_vit_prefix else hf_name.removeprefix("vit.")
+        array = transforms[row["npz_to_hf"]](arrays[row["npz"]])
         state[name] = np.ascontiguousarray(array)
     return state
 
@@ -98,7 +100,7 @@ def perturb_torch_model(
 ) -> None:
     """Adds N(0, scale^2) to every parameter (vectors_only: to norm scales and biases only), so
     that equivalence tests exercise every tensor: LayerNorm/BatchNorm scales and biases start at
-    exactly 1 and 0 (as in measurements.txt)."""
+    exactly 1 and 0."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -109,8 +111,8 @@ def perturb_torch_model(
 
 
 def randomise_batch_norm_statistics(model, *, seed: int) -> None:
-    """Running means N(0, 0.1^2) and variances U(0.5, 1.5) in every BatchNorm (measurements.txt
-    2): every statistic differs from its initial 0/1, so a mix-up of mean and var shows."""
+    """Running means N(0, 0.1^2) and variances U(0.5, 1.5) in every BatchNorm: every
+    statistic differs from its initial 0/1, so a mix-up of mean and var shows."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)

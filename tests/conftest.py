@@ -52,7 +52,7 @@ def prepared_real_dataset(tmp_path_factory, tree_digest):
     """source, data_dir, report and the source tree's digest before/after preparing it."""
     if not REAL_DATASET.is_dir():
         pytest.skip(f"real dataset not present at {REAL_DATASET}")
-    from vit_jax.prepare_data import prepare
+    from vit_jax.data.prepare import prepare
 
     before = tree_digest(REAL_DATASET)
     data_dir = tmp_path_factory.mktemp("real_data")

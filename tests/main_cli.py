@@ -26,8 +26,12 @@ TINY_STEPS_PER_EPOCH = 9
 TIMING_KEYS = {"images_per_second", "epoch_seconds", "train_seconds"}
 
 
-def _command(args: tuple[str, ...], workdir: Path) -> list[str]:
-    return [sys.executable, str(ROOT / "main.py"), *args, f"--workdir={workdir}"]
+def _command(args: tuple[str, ...], workdir: Path, kill_after_step: int | None) -> list[str]:
+    if kill_after_step is None:
+        program = [str(ROOT / "main.py")]
+    else:
+        program = [str(ROOT / "tests" / "kill_after_step.py"), str(kill_after_step)]
+    return [sys.executable, *program, *args, f"--workdir={workdir}"]
 
 
 def subprocess_env(env: dict[str, str] | None = None, *, devices: int = 1) -> dict[str, str]:
@@ -41,11 +45,16 @@ def subprocess_env(env: dict[str, str] | None = None, *, devices: int = 1) -> di
 
 
 def run_main(
-    *args: str, workdir: Path, env: dict[str, str] | None = None, devices: int = 1
+    *args: str,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    devices: int = 1,
+    kill_after_step: int | None = None,
 ) -> subprocess.CompletedProcess:
-    """Runs main.py with `args` and --workdir to the end."""
+    """Runs main.py with `args` and --workdir to the end, or until it SIGKILLs itself right
+    after step `kill_after_step` (tests/kill_after_step.py)."""
     return subprocess.run(
-        _command(args, workdir),
+        _command(args, workdir, kill_after_step),
         env=subprocess_env(env, devices=devices),
         cwd=ROOT,
         capture_output=True,

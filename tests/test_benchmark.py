@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vit_jax import benchmark, xla_flags
+from vit_jax import benchmark
+from vit_jax.bench.loop_case import loop_images_per_second
+from vit_jax.kernels import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +95,7 @@ def test_loop_images_per_second_skips_the_compilation_window(tmp_path):
     lines.insert(2, {"step": 20, "split": "validation", "accuracy": 0.5})
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     # Windows 2 and 3: 40 images in 0.4 s and 20 images in 0.4 s.
-    images_per_second, steps = benchmark.loop_images_per_second(metrics_path=path, batch_size=4)
+    images_per_second, steps = loop_images_per_second(metrics_path=path, batch_size=4)
     assert images_per_second == pytest.approx(60 / 0.8)
     assert steps == 15
 
@@ -102,7 +104,7 @@ def test_loop_needs_two_logged_windows(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text(json.dumps({"step": 5, "split": "train", "images_per_second": 3.0}) + "\n")
     with pytest.raises(ValueError, match="lower --loop_log_every"):
-        benchmark.loop_images_per_second(metrics_path=path, batch_size=4)
+        loop_images_per_second(metrics_path=path, batch_size=4)
 
 
 @pytest.mark.parametrize(
@@ -119,19 +121,19 @@ def test_bad_arguments_are_rejected(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_user_xla_flags_win_over_ours(monkeypatch):
-    monkeypatch.setattr(xla_flags, "FLAGS", {"--xla_a": "1", "--xla_b": "2"})
-    assert xla_flags.merged(current="--xla_b=7 --xla_c=3") == "--xla_b=7 --xla_c=3 --xla_a=1"
+def test_user_runtime_win_over_ours(monkeypatch):
+    monkeypatch.setattr(runtime, "FLAGS", {"--xla_a": "1", "--xla_b": "2"})
+    assert runtime.merged(current="--xla_b=7 --xla_c=3") == "--xla_b=7 --xla_c=3 --xla_a=1"
 
 
 @pytest.mark.parametrize(("setting", "applied"), [(None, True), ("1", True), ("0", False)])
 def test_allocator_settings_can_be_turned_off_from_the_environment(monkeypatch, setting, applied):
     calls = []
-    monkeypatch.setattr(xla_flags, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: calls.append(1) or True)
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     if setting is None:
         monkeypatch.delenv("VIT_JAX_KEEP_FREED_MEMORY", raising=False)
     else:
         monkeypatch.setenv("VIT_JAX_KEEP_FREED_MEMORY", setting)
-    assert xla_flags.apply() is applied
+    assert runtime.apply() is applied
     assert len(calls) == int(applied)

@@ -1,4 +1,4 @@
-"""vit_jax.checkpoint: position-embedding resizing, head replacement at load time, bit-exact
+"""vit_jax.checkpoints: position-embedding resizing, head replacement at load time, bit-exact
 Orbax round trips, metadata, and refusal to overwrite or leave partial checkpoints."""
 
 import json
@@ -11,7 +11,7 @@ import pytest
 from checkpoint_writers import torch_bilinear
 from flax import traverse_util
 
-from vit_jax import checkpoint
+from vit_jax import checkpoints
 from vit_jax.models import create_model
 
 
@@ -23,7 +23,7 @@ from vit_jax.models import create_model
 def test_position_embedding_resize_matches_bilinear_interpolation(grid, new_grid):
     rng = np.random.default_rng(0)
     pos_embedding = rng.standard_normal((1, 1 + grid[0] * grid[1], 32)).astype(np.float32)
-    resized = checkpoint.resize_position_embedding(
+    resized = checkpoints.resize_position_embedding(
         pos_embedding=pos_embedding, grid=grid, new_grid=new_grid
     )
     assert resized.shape == (1, 1 + new_grid[0] * new_grid[1], 32)
@@ -38,7 +38,7 @@ def test_position_embedding_resize_by_hand():
     centres, clamped), so the value 2*row + column becomes 2*r + c at those positions."""
     grid_values = np.array([[0.0, 1.0], [2.0, 3.0]], np.float32)
     pos_embedding = np.concatenate([[[7.0]], grid_values.reshape(4, 1)])[None].astype(np.float32)
-    resized = checkpoint.resize_position_embedding(
+    resized = checkpoints.resize_position_embedding(
         pos_embedding=pos_embedding, grid=(2, 2), new_grid=(4, 4)
     )
     at = np.array([0.0, 0.25, 0.75, 1.0])
@@ -49,7 +49,7 @@ def test_position_embedding_resize_by_hand():
 
 def test_unchanged_grid_is_returned_as_is():
     pos_embedding = np.ones((1, 5, 3), np.float32)
-    result = checkpoint.resize_position_embedding(
+    result = checkpoints.resize_position_embedding(
         pos_embedding=pos_embedding, grid=(2, 2), new_grid=(2, 2)
     )
     assert result is pos_embedding
@@ -79,7 +79,7 @@ def tiny_vit_checkpoint(directory, *, pre_logits: bool) -> dict:
             **overrides,
         },
     }
-    checkpoint.save(directory=directory, variables=variables, metadata=metadata, overwrite=False)
+    checkpoints.save(directory=directory, variables=variables, metadata=metadata, overwrite=False)
     return {"variables": variables, "metadata": metadata}
 
 
@@ -93,10 +93,10 @@ def test_restore_is_bit_exact_and_metadata_round_trips(tmp_path):
         "batch_stats": {"bn": {"mean": np.arange(6, dtype=np.float32).reshape(2, 3) / 7}},
     }
     metadata = {"model": "ResNet-50", "image_size": [224, 224], "layer_norm_epsilon": 1e-12}
-    checkpoint.save(
+    checkpoints.save(
         directory=tmp_path / "ck", variables=variables, metadata=metadata, overwrite=False
     )
-    restored = checkpoint.restore(directory=tmp_path / "ck")
+    restored = checkpoints.restore(directory=tmp_path / "ck")
     assert restored.metadata == metadata
     assert json.loads((tmp_path / "ck" / "metadata.json").read_text()) == metadata
     flat = traverse_util.flatten_dict(restored.variables)
@@ -109,11 +109,11 @@ def test_restore_is_bit_exact_and_metadata_round_trips(tmp_path):
 
 def test_load_replaces_head_and_resizes_position_embedding(tmp_path):
     written = tiny_vit_checkpoint(tmp_path / "ck", pre_logits=True)
-    kept = checkpoint.load(directory=tmp_path / "ck")
+    kept = checkpoints.load(directory=tmp_path / "ck")
     assert kept.metadata == written["metadata"]
     assert "pre_logits" in kept.variables["params"]
 
-    loaded = checkpoint.load(directory=tmp_path / "ck", num_classes=3, image_size=(64, 48))
+    loaded = checkpoints.load(directory=tmp_path / "ck", num_classes=3, image_size=(64, 48))
     params, meta = loaded.variables["params"], loaded.metadata
     assert "pre_logits" not in params
     assert params["head"]["kernel"].shape == (192, 3) and not params["head"]["kernel"].any()
@@ -139,12 +139,12 @@ def test_load_replaces_head_and_resizes_position_embedding(tmp_path):
 def test_load_refuses_image_size_off_the_patch_grid(tmp_path):
     tiny_vit_checkpoint(tmp_path / "ck", pre_logits=False)
     with pytest.raises(ValueError, match="not divisible by the 16-pixel patch grid"):
-        checkpoint.load(directory=tmp_path / "ck", image_size=(40, 48))
+        checkpoints.load(directory=tmp_path / "ck", image_size=(40, 48))
 
 
 def test_missing_checkpoint_names_the_conversion_command(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
-        checkpoint.load(directory=tmp_path / "ViT-B_16-imagenet21k")
+        checkpoints.load(directory=tmp_path / "ViT-B_16-imagenet21k")
     message = str(error.value)
     assert "python -m vit_jax.convert_checkpoint" in message
     assert "--model ViT-B_16 " in message
@@ -156,17 +156,17 @@ def test_existing_checkpoint_needs_overwrite_and_other_folders_are_refused(tmp_p
     with pytest.raises(FileExistsError, match="add --overwrite"):
         tiny_vit_checkpoint(tmp_path / "ck", pre_logits=True)
     metadata = {**first["metadata"], "sha256": "1" * 64}
-    checkpoint.save(
+    checkpoints.save(
         directory=tmp_path / "ck",
         variables={"params": {"x": np.ones(2, np.float32)}},
         metadata=metadata,
         overwrite=True,
     )
-    assert checkpoint.restore(directory=tmp_path / "ck").metadata["sha256"] == "1" * 64
+    assert checkpoints.restore(directory=tmp_path / "ck").metadata["sha256"] == "1" * 64
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not a converted checkpoint"):
-        checkpoint.save(directory=tmp_path / "other", variables={}, metadata={}, overwrite=True)
+        checkpoints.save(directory=tmp_path / "other", variables={}, metadata={}, overwrite=True)
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "other"]
 
@@ -179,5 +179,5 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ocp.Checkpointer, "save", fail)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save(directory=tmp_path / "ck", variables={}, metadata={}, overwrite=False)
+        checkpoints.save(directory=tmp_path / "ck", variables={}, metadata={}, overwrite=False)
     assert list(tmp_path.iterdir()) == []

@@ -5,12 +5,12 @@ import re
 
 import numpy as np
 import torch
-from checkpoint_writers import layout, random_arrays, random_images
+from checkpoint_writers import npz_layout, random_arrays, random_images
 from flax import traverse_util
 from transformers import BitConfig, BitForImageClassification
 from transformers.models.bit.modeling_bit import WeightStandardizedConv2d
 
-from vit_jax import checkpoint, convert_checkpoint
+from vit_jax import checkpoints, convert_checkpoint
 from vit_jax.models import create_model
 
 TOLERANCE = 1e-4
@@ -48,7 +48,7 @@ def to_torch(key: str, array: np.ndarray) -> torch.Tensor:
 
 
 def test_bit_m_r50x1_npz_matches_hf_bit(tmp_path):
-    shapes = layout("bit_r50x1_npz_layout.txt")
+    shapes = npz_layout("BiT-M-R50x1")
     assert len(shapes) == 153
     shapes["resnet/head/conv2d/kernel"] = (1, 1, 2048, CLASSES)
     shapes["resnet/head/conv2d/bias"] = (CLASSES,)
@@ -68,7 +68,7 @@ def test_bit_m_r50x1_npz_matches_hf_bit(tmp_path):
         )
         == 0
     )
-    loaded = checkpoint.load(directory=tmp_path / "out")
+    loaded = checkpoints.load(directory=tmp_path / "out")
     meta = loaded.metadata
     assert meta["source_format"] == "bit_npz" and meta["num_classes"] == CLASSES
     assert meta["preprocessing"]["value_range"] == [-1, 1]

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from checkpoint_writers import REFERENCE, perturb_torch_model, random_images, table_rows
+from checkpoint_writers import hf_vit_keys, perturb_torch_model, random_images
 from flax import traverse_util
 from transformers import ViTConfig, ViTForImageClassification, ViTModel
 
-from vit_jax import checkpoint, convert_checkpoint
+from vit_jax import checkpoints, convert_checkpoint
 from vit_jax.models import create_model
 
 TOLERANCE = 1e-4
@@ -27,7 +27,7 @@ def torch_logits(model, images: np.ndarray) -> np.ndarray:
         return model.eval()(torch.from_numpy(images.transpose(0, 3, 1, 2)))
 
 
-def our_logits(loaded: checkpoint.LoadedCheckpoint, images: np.ndarray, **changes) -> np.ndarray:
+def our_logits(loaded: checkpoints.LoadedCheckpoint, images: np.ndarray, **changes) -> np.ndarray:
     meta = loaded.metadata
     overrides = {**meta["model_overrides"], **changes}
     model = create_model(meta["model"], num_classes=meta["num_classes"], **overrides)
@@ -47,10 +47,10 @@ def test_full_size_vit_b16_folder_matches_pytorch(tmp_path):
         json.dumps({"image_mean": [0.5] * 3, "image_std": [0.5] * 3, "resample": 2})
     )
     saved = safetensors.torch.load_file(tmp_path / "hf" / "model.safetensors")
-    if REFERENCE.is_dir():  # the file has exactly the hub's on-disk names and shapes
-        table = {row[0]: row[1] for row in table_rows("hf_vit_keys.txt")}
-        table = {k: v for k, v in table.items() if not k.startswith("pooler")}
-        assert {k: str(tuple(v.shape)) for k, v in saved.items()} == table
+    # the file has exactly the hub's on-disk names and shapes
+    table = {row["hf"]: tuple(row["shape"]) for row in hf_vit_keys()}
+    table = {k: v for k, v in table.items() if not k.startswith("pooler")}
+    assert {k: tuple(v.shape) for k, v in saved.items()} == table
 
     convert(
         [
@@ -63,7 +63,7 @@ def test_full_size_vit_b16_folder_matches_pytorch(tmp_path):
             "--keep_head",
         ]
     )
-    loaded = checkpoint.load(directory=tmp_path / "out")
+    loaded = checkpoints.load(directory=tmp_path / "out")
     meta = loaded.metadata
     assert meta["model_overrides"] == {
         "gelu_approximate": False,
@@ -112,7 +112,7 @@ def test_exact_gelu_matches_and_tanh_gelu_would_not(tmp_path, tiny_classifier):
             "--keep_head",
         ]
     )
-    loaded = checkpoint.load(directory=tmp_path / "out")
+    loaded = checkpoints.load(directory=tmp_path / "out")
     images = random_images(batch=4, size=(32, 32), seed=2)
     expected = torch_logits(tiny_classifier, images).logits.numpy()
     assert np.abs(our_logits(loaded, images) - expected).max() <= TOLERANCE
@@ -144,7 +144,7 @@ def test_tanh_gelu_and_epsilon_come_from_config(tmp_path):
             "--keep_head",
         ]
     )
-    loaded = checkpoint.load(directory=tmp_path / "out")
+    loaded = checkpoints.load(directory=tmp_path / "out")
     assert loaded.metadata["model_overrides"]["gelu_approximate"] is True
     assert loaded.metadata["model_overrides"]["layer_norm_epsilon"] == 1e-6
     images = random_images(batch=2, size=(32, 32), seed=4)
@@ -177,8 +177,9 @@ def test_new_transformers_in_memory_names_convert_identically(tmp_path, tiny_cla
                 "--keep_head",
             ]
         )
-    disk = traverse_util.flatten_dict(checkpoint.restore(directory=tmp_path / "out_disk").variables)
-    memory = checkpoint.restore(directory=tmp_path / "out_memory").variables
+    disk = checkpoints.restore(directory=tmp_path / "out_disk").variables
+    disk = traverse_util.flatten_dict(disk)
+    memory = checkpoints.restore(directory=tmp_path / "out_memory").variables
     memory = traverse_util.flatten_dict(memory)
     assert disk.keys() == memory.keys()
     assert all(np.array_equal(disk[k], memory[k]) for k in disk)
@@ -209,7 +210,7 @@ def test_vit_model_bin_without_prefix_gives_encoder_features(tmp_path):
             "192",
         ]
     )
-    loaded = checkpoint.load(directory=tmp_path / "out")
+    loaded = checkpoints.load(directory=tmp_path / "out")
     assert "pre_logits" not in loaded.variables["params"]
     assert loaded.metadata["image_size"] == [48, 48]
     loaded.variables["params"]["head"]["kernel"] = np.eye(192, dtype=np.float32)

@@ -8,17 +8,16 @@ import pytest
 import safetensors.torch
 import torch
 from checkpoint_writers import (
-    REFERENCE,
     perturb_torch_model,
     random_images,
     randomise_batch_norm_statistics,
     rescale_head,
-    table_rows,
+    resnet_keys,
 )
 from flax import traverse_util
 from transformers import ResNetConfig, ResNetForImageClassification
 
-from vit_jax import checkpoint, convert_checkpoint
+from vit_jax import checkpoints, convert_checkpoint
 from vit_jax.models import create_model
 
 TOLERANCE = 1e-4
@@ -30,7 +29,7 @@ def convert(args: list) -> None:
 
 
 def logits_of(directory, images: np.ndarray) -> np.ndarray:
-    loaded = checkpoint.load(directory=directory)
+    loaded = checkpoints.load(directory=directory)
     meta = loaded.metadata
     model = create_model(meta["model"], num_classes=meta["num_classes"], **meta["model_overrides"])
     return np.asarray(model.apply(loaded.variables, images, train=False))
@@ -53,9 +52,9 @@ def hf_resnet(
     return model
 
 
-def torchvision_state(model, table: str) -> dict[str, torch.Tensor]:
-    """The model's state dict under torchvision names (third column of the reference table)."""
-    rename = {row[0]: row[2] for row in table_rows(table)}
+def torchvision_state(model, name: str) -> dict[str, torch.Tensor]:
+    """The model's state dict under torchvision names (third column of resnet_keys(name))."""
+    rename = {hf: torchvision for hf, _, torchvision in resnet_keys(name)[0]}
     state = model.state_dict()
     assert set(state) == set(rename)
     return {rename[k]: v for k, v in state.items()}
@@ -73,9 +72,9 @@ def test_full_size_resnet50_hf_folder_matches_pytorch(tmp_path, resnet50):
         json.dumps({"image_mean": IMAGENET["mean"], "image_std": IMAGENET["std"], "resample": 3})
     )
     saved = safetensors.torch.load_file(tmp_path / "hf" / "model.safetensors")
-    if REFERENCE.is_dir():  # the file has exactly microsoft/resnet-50's names and shapes
-        table = {row[0]: row[1] for row in table_rows("hf_resnet50_keys.txt")}
-        assert {k: str(tuple(v.shape)) for k, v in saved.items()} == table
+    # the file has exactly microsoft/resnet-50's names and shapes
+    table = {hf: shape for hf, shape, _ in resnet_keys("ResNet-50")[0]}
+    assert {k: tuple(v.shape) for k, v in saved.items()} == table
     convert(
         [
             "--input",
@@ -87,7 +86,7 @@ def test_full_size_resnet50_hf_folder_matches_pytorch(tmp_path, resnet50):
             "--keep_head",
         ]
     )
-    restored = checkpoint.restore(directory=tmp_path / "out")
+    restored = checkpoints.restore(directory=tmp_path / "out")
     meta = restored.metadata
     assert meta["preprocessing"] == {**IMAGENET, "resize_method": "bicubic"}
     assert meta["source_format"] == "hf_resnet" and meta["num_classes"] == 1000
@@ -103,7 +102,7 @@ def test_full_size_resnet50_hf_folder_matches_pytorch(tmp_path, resnet50):
 
 
 def test_torchvision_pth_matches_pytorch_and_hf_conversion(tmp_path, resnet50):
-    torch.save(torchvision_state(resnet50, "hf_resnet50_keys.txt"), tmp_path / "resnet50.pth")
+    torch.save(torchvision_state(resnet50, "ResNet-50"), tmp_path / "resnet50.pth")
     convert(
         [
             "--input",
@@ -115,7 +114,7 @@ def test_torchvision_pth_matches_pytorch_and_hf_conversion(tmp_path, resnet50):
             "--keep_head",
         ]
     )
-    meta = checkpoint.restore(directory=tmp_path / "out").metadata
+    meta = checkpoints.restore(directory=tmp_path / "out").metadata
     assert meta["source_format"] == "torchvision_resnet"
     assert meta["preprocessing"] == {**IMAGENET, "resize_method": "bilinear"}
     images = random_images(batch=2, size=(64, 96), seed=2)
@@ -145,7 +144,7 @@ def test_resnet_model_without_head_gets_zero_head(tmp_path, resnet50):
             "3",
         ]
     )
-    variables = checkpoint.restore(directory=tmp_path / "out").variables
+    variables = checkpoints.restore(directory=tmp_path / "out").variables
     assert variables["params"]["head"]["kernel"].shape == (2048, 3)
     assert not variables["params"]["head"]["kernel"].any()
     conv = state["encoder.stages.3.layers.2.layer.1.convolution.weight"].numpy()
@@ -157,8 +156,8 @@ def test_resnet_model_without_head_gets_zero_head(tmp_path, resnet50):
 def test_resnet152_torchvision_pth_matches_pytorch(tmp_path):
     """microsoft/resnet-152 depths; the .pth uses torchvision_resnet152 names."""
     model = hf_resnet([3, 8, 36, 3], seed=3, size=(64, 64))
-    state = torchvision_state(model, "hf_resnet152_keys.txt")
-    expected_names = [row[0] for row in table_rows("torchvision_resnet152_keys.txt")]
+    state = torchvision_state(model, "ResNet-152")
+    expected_names = resnet_keys("ResNet-152")[1]
     assert sorted(state) == sorted(expected_names)
     torch.save(state, tmp_path / "resnet152.pth")
     convert(

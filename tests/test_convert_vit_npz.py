@@ -1,5 +1,6 @@
 """Original ViT .npz -> converted checkpoint: exact values, metadata, and logits equal to Hugging
-Face's PyTorch ViT loaded with the same .npz through the hf_vit_keys.txt transforms."""
+Face's PyTorch ViT loaded with the same .npz through the transforms of
+tests/data/hf_vit_b16_keys.json."""
 
 import hashlib
 import json
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from checkpoint_writers import (
-    layout,
+    npz_layout,
     npz_to_hf_vit,
     random_arrays,
     random_images,
@@ -17,15 +18,15 @@ from checkpoint_writers import (
 )
 from transformers import ViTConfig, ViTForImageClassification, ViTModel
 
-from vit_jax import checkpoint, convert_checkpoint
-from vit_jax.checkpoint_formats import vit_npz
-from vit_jax.checkpoint_formats.detect import open_checkpoint
-from vit_jax.checkpoint_formats.fit import check_fits, expected_shapes
+from vit_jax import checkpoints, convert_checkpoint
+from vit_jax.checkpoints.formats import vit_npz
+from vit_jax.checkpoints.formats.detect import open_checkpoint
+from vit_jax.checkpoints.formats.fit import check_fits, expected_shapes
 from vit_jax.models import create_model
 
 TOLERANCE = 1e-4
 POS_EMBEDDING = "Transformer/posembed_input/pos_embedding"
-# Pre-Linen -> Linen module numbering in an encoder block (npz_layout_notes.md).
+# Pre-Linen -> Linen module numbering in an encoder block (tests/data/README.md).
 LINEN = {
     "MultiHeadDotProductAttention_1": "MultiHeadDotProductAttention_0",
     "LayerNorm_2": "LayerNorm_1",
@@ -56,11 +57,11 @@ def hf_config(*, hidden: int, layers: int, heads: int, mlp: int, image: int) -> 
 def flat_restored(directory) -> dict[str, np.ndarray]:
     from flax import traverse_util
 
-    return traverse_util.flatten_dict(checkpoint.restore(directory=directory).variables, sep="/")
+    return traverse_util.flatten_dict(checkpoints.restore(directory=directory).variables, sep="/")
 
 
 def our_logits(directory, images: np.ndarray) -> np.ndarray:
-    loaded = checkpoint.load(directory=directory)
+    loaded = checkpoints.load(directory=directory)
     meta = loaded.metadata
     model = create_model(meta["model"], num_classes=meta["num_classes"], **meta["model_overrides"])
     return np.asarray(model.apply(loaded.variables, images, train=False))
@@ -69,7 +70,7 @@ def our_logits(directory, images: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 def test_full_size_imagenet21k_vit_b16_converts_exactly_and_matches_hf(tmp_path, capsys):
     """gs://vit_models/imagenet21k/ViT-B_16.npz layout (202 arrays, pre-logits, 21843 head)."""
-    shapes = layout("vit_b16_npz_layout.txt")
+    shapes = npz_layout("ViT-B_16 imagenet21k")
     arrays = random_arrays(shapes, seed=0)
     npz = tmp_path / "ViT-B_16.npz"
     np.savez(npz, **arrays)
@@ -136,7 +137,7 @@ def test_imagenet2012_layout_matches_hf_classifier(tmp_path, prefix):
             "--keep_head",
         ]
     )
-    meta = checkpoint.restore(directory=out).metadata
+    meta = checkpoints.restore(directory=out).metadata
     assert meta["image_size"] == [32, 32] and meta["model_overrides"]["representation_size"] is None
     images = random_images(batch=3, size=(32, 32), seed=3)
     config = hf_config(hidden=192, layers=12, heads=3, mlp=768, image=32)
@@ -176,7 +177,7 @@ def test_new_head_and_image_size(tmp_path):
         and not restored["params/head/kernel"].any()
     )
     assert not restored["params/head/bias"].any()
-    meta = checkpoint.restore(directory=out).metadata
+    meta = checkpoints.restore(directory=out).metadata
     assert meta["num_classes"] == 3 and meta["head_kept"] is False
     assert meta["model_overrides"]["representation_size"] is None
     assert meta["image_size"] == [64, 48] and meta["label_names"] is None
@@ -213,14 +214,14 @@ def test_kept_all_zero_imagenet21k_head_is_reported(tmp_path, capsys):
         ]
     )
     assert "is all zeros" in capsys.readouterr().out
-    meta = checkpoint.restore(directory=tmp_path / "out").metadata
+    meta = checkpoints.restore(directory=tmp_path / "out").metadata
     assert meta["head_kept"] is True and meta["model_overrides"]["representation_size"] == 192
 
 
 @pytest.mark.slow
 def test_hybrid_r50_vit_b16_layout_fits_model_with_groupnorm_squeezed(tmp_path):
     """imagenet21k/R50+ViT-B_16.npz layout: GroupNorm params stored (1,1,1,C) come out (C,)."""
-    shapes = layout("r50_vit_b16_npz_layout.txt")
+    shapes = npz_layout("R50+ViT-B_16 imagenet21k")
     shapes["head/kernel"], shapes["head/bias"] = (768, 10), (10,)
     arrays = random_arrays(shapes, seed=5)
     np.savez(tmp_path / "hybrid.npz", **arrays)

@@ -7,8 +7,8 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from vit_jax.datasets.splits import SPLITS, duplicate_groups
-from vit_jax.input_pipeline import create_loader, get_info
+from vit_jax.data.input_pipeline import create_loader, get_info
+from vit_jax.data.splits import SPLITS, duplicate_groups
 
 pytestmark = pytest.mark.slow
 CLASS_FOLDERS = {"boot": "Boot", "sandal": "Sandal", "shoe": "Shoe"}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from vit_jax.datasets import digits
-from vit_jax.datasets.splits import SPLITS, split_of
+from vit_jax.data import digits
+from vit_jax.data.splits import SPLITS, split_of
 from vit_jax.prepare_data import main, prepare
 
 

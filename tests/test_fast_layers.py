@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from jax import lax
 
-from vit_jax.batch_norm import BatchNorm
-from vit_jax.convolution import conv_general_dilated
-from vit_jax.matmul import dense_dot_general
-from vit_jax.models_resnet import PointwiseConv
-from vit_jax.models_vit import dot_product_attention
+from vit_jax.kernels.attention import dot_product_attention
+from vit_jax.kernels.batch_norm import BatchNorm
+from vit_jax.kernels.convolution import conv_general_dilated
+from vit_jax.kernels.dense import dense_dot_general
+from vit_jax.models.resnet import PointwiseConv
 
 
 def normal(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> jax.Array:

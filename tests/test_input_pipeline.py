@@ -8,10 +8,15 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from vit_jax.datasets.digits import digits_split
-from vit_jax.input_pipeline import create_loader, get_info
-from vit_jax.prepare_data import prepare
-from vit_jax.preprocessing import Preprocess, inception_crop_box, normalise, parse_preprocessing
+from vit_jax.data.digits import digits_split
+from vit_jax.data.input_pipeline import create_loader, get_info
+from vit_jax.data.prepare import prepare
+from vit_jax.data.preprocessing import (
+    Preprocess,
+    inception_crop_box,
+    normalise,
+    parse_preprocessing,
+)
 
 EXACT = {"value_range": [0, 1], "resize_method": "nearest"}  # 8x8 digits pass through unchanged
 

@@ -1,26 +1,18 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
+from checkpoint_writers import imagenet1k_footwear
 
-from vit_jax.datasets.shoe_sandal_boot import CLASS_NAMES
-from vit_jax.labels import IMAGENET1K_FOOTWEAR, imagenet1k_footwear_logits
-
-REFERENCE = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "imagenet1k_footwear.txt"
-)
+from vit_jax.data.shoe_sandal_boot import CLASS_NAMES
+from vit_jax.reporting.footwear import IMAGENET1K_FOOTWEAR, imagenet1k_footwear_logits
 
 
-def test_footwear_groups_match_reference_file():
-    if not REFERENCE.exists():
-        pytest.skip(f"{REFERENCE} is absent")
+def test_footwear_groups_match_the_reference_table():
     reference = {}
-    for line in REFERENCE.read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        group, index, wnid, _lemma, torchvision_name, _definition = line.split("\t")
-        if group in ("Boot", "Sandal", "Shoe"):
-            reference.setdefault(group.lower(), set()).add((int(index), wnid, torchvision_name))
+    for row in imagenet1k_footwear():
+        if row["group"] in ("Boot", "Sandal", "Shoe"):
+            entry = (row["index"], row["wnid"], row["torchvision_name"])
+            reference.setdefault(row["group"].lower(), set()).add(entry)
     ours = {name: {tuple(c) for c in group} for name, group in IMAGENET1K_FOOTWEAR.items()}
     assert ours == reference
 

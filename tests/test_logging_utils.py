@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from tensorboardX.proto.event_pb2 import Event, SessionLog
 
-from vit_jax.logging_utils import MetricWriter
+from vit_jax.reporting.writer import MetricWriter
 
 
 def _crc32c(data: bytes) -> int:

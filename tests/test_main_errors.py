@@ -7,7 +7,7 @@ import pytest
 from main_cli import TINY_ARGS, run_main
 
 from configs import finetune_vit, quickstart
-from vit_jax import experiment
+from vit_jax.training import experiment
 
 
 def _quickstart(**fields):

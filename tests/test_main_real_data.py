@@ -9,14 +9,16 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from checkpoint_writers import random_arrays, reference_file, small_vit_layout
+from checkpoint_writers import imagenet1k_footwear, random_arrays, small_vit_layout
 from main_cli import run_main
 from scipy.special import logsumexp
 
 from configs import zeroshot_vit
-from vit_jax import checkpoint, experiment, input_pipeline, models
-from vit_jax.convert_checkpoint import convert
-from vit_jax.prepare_data import prepare
+from vit_jax import checkpoints, models
+from vit_jax.checkpoints.convert import convert
+from vit_jax.data import input_pipeline
+from vit_jax.data.prepare import prepare
+from vit_jax.training import experiment
 
 pytestmark = pytest.mark.slow
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "shoe_sandal_boot"
@@ -106,12 +108,11 @@ def test_training_writes_reports_consistent_with_metrics_jsonl(data_dir, tmp_pat
 
 
 def _footwear_groups() -> dict[str, list[int]]:
-    """ImageNet-1k indices per study class, read from the shared reference table."""
+    """ImageNet-1k indices per study class, read from the project's reference table."""
     groups: dict[str, list[int]] = {}
-    for line in reference_file("imagenet1k_footwear.txt").read_text().splitlines():
-        fields = line.split("\t")
-        if fields[0] in CLASS_FOLDERS:
-            groups.setdefault(fields[0], []).append(int(fields[1]))
+    for row in imagenet1k_footwear():
+        if row["group"] in CLASS_FOLDERS:
+            groups.setdefault(row["group"], []).append(row["index"])
     return groups
 
 
@@ -148,7 +149,7 @@ def test_zeroshot_imagenet_head_pools_logits_onto_footwear(data_dir, imagenet_ch
     results = json.loads((workdir / "results.json").read_text())
     assert results["mode"] == "zeroshot" and results["history"] == []
 
-    loaded = checkpoint.load(directory=imagenet_checkpoint)
+    loaded = checkpoints.load(directory=imagenet_checkpoint)
     model = models.create_model("ViT-Ti_16", num_classes=1000, **loaded.metadata["model_overrides"])
     apply = jax.jit(lambda images: model.apply(loaded.variables, images, train=False))
     groups = _footwear_groups()

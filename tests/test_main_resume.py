@@ -10,8 +10,6 @@ import numpy as np
 import orbax.checkpoint as ocp
 from main_cli import TINY_ARGS, run_main, without_timing
 
-from vit_jax.train import KILL_AFTER_STEP_ENV
-
 FINAL_STEP = 18
 
 
@@ -33,7 +31,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     # 6: between checkpoints 4 and 8, after step 6's log line; 9: end of epoch 1, right after its
     # validation and while its checkpoint is being written; 18: the last step, before the report.
     for kill_step in (6, 9, FINAL_STEP):
-        killed = run_main(*TINY_ARGS, workdir=resumed, env={KILL_AFTER_STEP_ENV: str(kill_step)})
+        killed = run_main(*TINY_ARGS, workdir=resumed, kill_after_step=kill_step)
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
         assert max(line["step"] for line in _jsonl(resumed)) == kill_step
     assert not (resumed / "results.json").exists()

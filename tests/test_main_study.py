@@ -10,7 +10,7 @@ import pytest
 from main_cli import run_main
 
 from configs import common
-from vit_jax import checkpoint, models
+from vit_jax import checkpoints, models
 
 # Tiny stand-ins for the study's three models (distinct names, as the report requires).
 TINY_MODELS = {
@@ -38,7 +38,7 @@ def _converted_checkpoint(directory: Path, name: str, overrides: dict) -> None:
         "preprocessing": {"value_range": [-1, 1]},
         "model_overrides": overrides,
     }
-    checkpoint.save(
+    checkpoints.save(
         directory=directory, variables=jax.device_get(variables), metadata=metadata, overwrite=False
     )
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vit_jax.metrics import classification_metrics
+from vit_jax.reporting.metrics import classification_metrics
 
 CLASS_NAMES = ["boot", "sandal", "shoe"]
 

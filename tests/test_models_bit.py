@@ -11,7 +11,7 @@ import pytest
 from flax import traverse_util
 
 from vit_jax import models
-from vit_jax.models_bit import StdConv, hybrid_backbone
+from vit_jax.models.bit import StdConv, hybrid_backbone
 
 TINY_STAGES = (1, 1, 1, 1)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from vit_jax import models, models_resnet
+from vit_jax import models
+from vit_jax.models import layers
 
 TINY_STAGES = (1, 1, 1, 1)
 
@@ -179,9 +180,9 @@ def test_scanned_stage_equals_unrolled_units_in_outputs_statistics_and_gradients
         grad = jax.jit(jax.grad(loss_and_stats, has_aux=True))
         return grad(variables, x), jitted_apply(model, train=False)(variables, x)
 
-    monkeypatch.setattr(models_resnet, "SCAN_MIN_REPEATS", 100)
+    monkeypatch.setattr(layers, "SCAN_MIN_REPEATS", 100)
     unrolled = run()
-    monkeypatch.setattr(models_resnet, "SCAN_MIN_REPEATS", 2)
+    monkeypatch.setattr(layers, "SCAN_MIN_REPEATS", 2)
     scanned = run()
     assert jax.tree.structure(scanned) == jax.tree.structure(unrolled)
     assert float(np.abs(unrolled[1]).max()) > 1e-2

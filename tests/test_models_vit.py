@@ -2,32 +2,21 @@
 transformers, zero-initialised head, dropout, bfloat16 compute and rematerialisation."""
 
 import functools
-from pathlib import Path
 
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from checkpoint_writers import npz_layout
 from flax import traverse_util
 
 from vit_jax import models
-from vit_jax.checkpoint_names import pre_linen_to_linen
-from vit_jax.models_vit import EncoderBlock, dot_product_attention
+from vit_jax.checkpoints.names import pre_linen_to_linen
+from vit_jax.kernels.attention import dot_product_attention
+from vit_jax.models.vit import EncoderBlock
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 TINY = {"hidden_size": 32, "mlp_dim": 64, "num_heads": 4, "num_layers": 2, "patches": (8, 8)}
-
-
-def read_layout(filename: str) -> dict[str, tuple[int, ...]]:
-    path = REFERENCE / filename
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    layout = {}
-    for line in path.read_text().splitlines():
-        key, shape = line.split("\t")
-        layout[key] = tuple(int(n) for n in shape.split(","))
-    return layout
 
 
 def abstract_param_shapes(name: str, **overrides) -> dict[str, tuple[int, ...]]:
@@ -58,7 +47,7 @@ def images(*, batch: int = 2, height: int = 32, width: int = 32, seed: int = 1) 
 
 
 def test_vit_b16_tree_matches_imagenet21k_npz_layout():
-    reference = pre_linen_to_linen(read_layout("vit_b16_npz_layout.txt"))
+    reference = pre_linen_to_linen(npz_layout("ViT-B_16 imagenet21k"))
     ours = abstract_param_shapes("ViT-B_16", num_classes=21843, representation_size=768)
     assert ours == reference
     assert "Transformer/encoderblock_11/MultiHeadDotProductAttention_0/query/kernel" in ours
@@ -67,7 +56,7 @@ def test_vit_b16_tree_matches_imagenet21k_npz_layout():
 def test_hybrid_tree_matches_r50_vit_b16_npz_layout():
     reference = {
         key: shape[3:] if "/gn" in f"/{key}" else shape
-        for key, shape in pre_linen_to_linen(read_layout("r50_vit_b16_npz_layout.txt")).items()
+        for key, shape in pre_linen_to_linen(npz_layout("R50+ViT-B_16 imagenet21k")).items()
     }
     ours = abstract_param_shapes("R50+ViT-B_16", num_classes=21843, representation_size=768)
     assert ours == reference

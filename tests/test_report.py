@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vit_jax.metrics import classification_metrics
-from vit_jax.report import STUDY_RESULTS, write_run_report, write_study_report
+from vit_jax.reporting.metrics import classification_metrics
+from vit_jax.reporting.run_report import write_run_report
+from vit_jax.reporting.study_report import STUDY_RESULTS, write_study_report
 
 CLASS_NAMES = ["boot", "sandal", "shoe"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from configs import common
-from vit_jax import experiment, optim
+from vit_jax.training import experiment, optim
 
 CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
 

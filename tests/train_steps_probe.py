@@ -19,7 +19,8 @@ from flax import traverse_util
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from vit_jax import models, optim, parallel, steps, train_state
+from vit_jax import models
+from vit_jax.training import optim, parallel, steps, train_state
 
 GLOBAL_BATCH = 16
 ACCUM = 2

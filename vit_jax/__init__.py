@@ -1,0 +1,19 @@
+"""vit_jax: the Vision Transformer (Dosovitskiy et al., ICLR 2021) in JAX/Flax, with ResNet
+baselines, checkpoint conversion, fine-tuning experiments, reports and benchmarks.
+
+Subpackages, one concern each (docs/ARCHITECTURE.md draws the whole picture); an arrow is
+"may import":
+
+  kernels      CPU-tuned gradients (dense, attention, convolution, BatchNorm), process settings
+  models       -> kernels                      ViT, ResNet, BiT; the registry (`create_model`)
+  data         (nothing of vit_jax)            dataset builders, splits, preprocessing, loaders
+  checkpoints  -> models                       converted checkpoints, format readers, run state
+  reporting    -> data                         metrics, footwear pooling, metric writer, reports
+  training     -> models, kernels, data, checkpoints, reporting
+                                               config checks, steps, the loop, the study
+  bench        -> models, kernels, data, checkpoints, training
+                                               timing harness and the benchmarks
+
+The modules at this level are the command-line entry points (`python -m vit_jax.<command>`):
+thin argument parsers that call into the subpackages. tests/test_layout.py checks the arrows.
+"""

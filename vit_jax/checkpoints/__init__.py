@@ -1,0 +1,37 @@
+"""Checkpoints: converted checkpoints (converted.py: Orbax `variables/` plus `metadata.json`,
+docs/ARCHITECTURE.md contract 2; `load` is the one way to read them, re-exported here), one
+reader per published format (formats/), the conversion itself (convert.py), pre-Linen names
+(names.py), and the Orbax checkpoints of a training run (run_checkpoints.py).
+
+May import: vit_jax.models. Imported by: training, bench and the convert_checkpoint command.
+"""
+
+from vit_jax.checkpoints.converted import (
+    METADATA_FILE,
+    POS_EMBEDDING,
+    VARIABLES_DIR,
+    LoadedCheckpoint,
+    adapt,
+    check_output_directory,
+    grid_cell,
+    hand_over_to_jax,
+    load,
+    resize_position_embedding,
+    restore,
+    save,
+)
+
+__all__ = [
+    "METADATA_FILE",
+    "POS_EMBEDDING",
+    "VARIABLES_DIR",
+    "LoadedCheckpoint",
+    "adapt",
+    "check_output_directory",
+    "grid_cell",
+    "hand_over_to_jax",
+    "load",
+    "resize_position_embedding",
+    "restore",
+    "save",
+]

@@ -1,0 +1,233 @@
+"""Converted checkpoints: Orbax save/restore, metadata, and the paper's fine-tuning adaptations.
+
+A converted checkpoint is a directory holding `variables/` (an Orbax checkpoint of
+{'params': ..., 'batch_stats': ...}) and `metadata.json` (docs/ARCHITECTURE.md, contract 2). `load` is the
+one way training and evaluation read it; it can replace the head and resize the position
+embedding exactly as `python -m vit_jax.convert_checkpoint` does (section 3.2 of the paper).
+"""
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from vit_jax.models import MODEL_NAMES, get_config
+
+VARIABLES_DIR = "variables"
+METADATA_FILE = "metadata.json"
+POS_EMBEDDING = ("Transformer", "posembed_input", "pos_embedding")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedCheckpoint:
+    """Flax variables ({'params', optionally 'batch_stats'}) and the checkpoint's metadata."""
+
+    variables: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+def grid_cell(*, model: str, overrides: dict[str, Any]) -> int | None:
+    """Pixels per position-embedding cell of a ViT (patch size; x16 for the R50 hybrid, whose
+    stem strides 4 and whose stages after the first stride 2); None for models without one.
+    `overrides` are the checkpoint's model_overrides (a patch size there wins)."""
+    config = get_config(model)
+    if "patches" in overrides:
+        config.patches = tuple(overrides["patches"])
+    if "patches" not in config:
+        return None
+    stride = 2 ** (len(config.resnet.num_layers) + 1) if config.resnet else 1
+    return config.patches[0] * stride
+
+
+def resize_position_embedding(
+    *, pos_embedding: np.ndarray, grid: tuple[int, int], new_grid: tuple[int, int]
+) -> np.ndarray:
+    """Position embedding (1, 1 + gh*gw, D) for a gh' x gw' patch grid (paper section 3.2).
+
+    The class-token row is kept; the patch rows, laid out as a (gh, gw, D) image, are resized
+    by 2-D linear interpolation with half-pixel centres, so that every embedding is read at
+    the location of its patch in the image (= torch interpolate(mode='bilinear',
+    align_corners=False), no antialiasing).
+    """
+    rows, width = pos_embedding.shape[1] - 1, pos_embedding.shape[2]
+    if rows != grid[0] * grid[1]:
+        raise ValueError(
+            f"position embedding has {rows} patch rows, not a {grid[0]}x{grid[1]} grid"
+        )
+    if tuple(grid) == tuple(new_grid):
+        return pos_embedding
+    patch_grid = pos_embedding[0, 1:].reshape(grid[0], grid[1], width)
+    resized = jax.image.resize(patch_grid, (*new_grid, width), method="linear", antialias=False)
+    resized = np.asarray(resized, dtype=np.float32).reshape(1, -1, width)
+    return np.concatenate([pos_embedding[:, :1], resized], axis=1)
+
+
+def replace_head(*, params: dict[str, Any], num_classes: int, in_features: int) -> dict[str, Any]:
+    """`params` with the pre-trained head (and pre-logits layer) removed and a zero-initialised
+    in_features x num_classes head attached (paper section 3.2)."""
+    kept = {name: value for name, value in params.items() if name not in ("head", "pre_logits")}
+    kept["head"] = {
+        "kernel": np.zeros((in_features, num_classes), np.float32),
+        "bias": np.zeros((num_classes,), np.float32),
+    }
+    return kept
+
+
+def adapt(
+    *,
+    variables: dict[str, Any],
+    metadata: dict[str, Any],
+    num_classes: int | None,
+    image_size: tuple[int, int] | None,
+    head_in_features: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(variables, metadata) with a new zero head for `num_classes` (None: keep the head) and
+    the position embedding resized for `image_size` (None: keep it). `head_in_features` defaults
+    to the input width of the present pre-logits layer or head."""
+    params, metadata = dict(variables["params"]), dict(metadata)
+    if num_classes is not None:
+        if head_in_features is None:
+            head_in_features = params.get("pre_logits", params.get("head"))["kernel"].shape[0]
+        params = replace_head(params=params, num_classes=num_classes, in_features=head_in_features)
+        metadata.update(num_classes=num_classes, head_kept=False, label_names=None)
+        if "representation_size" in metadata["model_overrides"]:
+            metadata["model_overrides"] = {
+                **metadata["model_overrides"],
+                "representation_size": None,
+            }
+    cell = grid_cell(model=metadata["model"], overrides=metadata["model_overrides"])
+    if image_size is not None and cell is not None:
+        if image_size[0] % cell or image_size[1] % cell:
+            raise ValueError(
+                f"image size {image_size[0]}x{image_size[1]} is not divisible by the "
+                f"{cell}-pixel patch grid of {metadata['model']}"
+            )
+        old_size = metadata["image_size"]
+        transformer = dict(params["Transformer"])
+        transformer["posembed_input"] = {
+            "pos_embedding": resize_position_embedding(
+                pos_embedding=transformer["posembed_input"]["pos_embedding"],
+                grid=(old_size[0] // cell, old_size[1] // cell),
+                new_grid=(image_size[0] // cell, image_size[1] // cell),
+            )
+        }
+        params["Transformer"] = transformer
+    if image_size is not None:
+        metadata["image_size"] = [int(image_size[0]), int(image_size[1])]
+    return {**variables, "params": params}, metadata
+
+
+def check_output_directory(*, directory: Path, overwrite: bool) -> None:
+    """Raises FileExistsError unless `directory` is absent, empty, or (with `overwrite`) a
+    converted checkpoint. Other existing content is never replaced."""
+    if not directory.exists():
+        return
+    if not directory.is_dir():
+        raise FileExistsError(f"output {directory} exists and is not a directory")
+    if not any(directory.iterdir()):
+        return
+    if not (directory / METADATA_FILE).is_file():
+        raise FileExistsError(
+            f"output {directory} exists and holds files that are not a converted checkpoint; "
+            "choose another --output"
+        )
+    if not overwrite:
+        raise FileExistsError(
+            f"output {directory} already holds a converted checkpoint; add --overwrite to "
+            "replace it"
+        )
+
+
+def hand_over_to_jax(tree: dict[str, Any]) -> dict[str, Any]:
+    """The same tree of jax.Arrays, emptying `tree` leaf by leaf so that each numpy array is
+    freed once copied (when nothing else holds it). Orbax copies numpy arrays before writing
+    them but not jax.Arrays, so handing over first keeps a conversion near one copy of the
+    weights in memory instead of two."""
+    moved = {}
+    for key in list(tree):
+        value = tree.pop(key)
+        moved[key] = hand_over_to_jax(value) if isinstance(value, dict) else jax.device_put(value)
+    return moved
+
+
+def save(
+    *, directory: Path, variables: dict[str, Any], metadata: dict[str, Any], overwrite: bool
+) -> None:
+    """Writes the checkpoint to a staging folder beside `directory`, then renames it into place,
+    so that a failure leaves no partial checkpoint at `directory`.
+
+    Orbax writes without compression: trained weights barely compress, and compressing holds a
+    second copy of every array in memory while saving.
+    """
+    directory = Path(directory).absolute()
+    check_output_directory(directory=directory, overwrite=overwrite)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
+    try:
+        with ocp.Checkpointer(ocp.PyTreeCheckpointHandler(use_compression=False)) as checkpointer:
+            checkpointer.save(staging / VARIABLES_DIR, args=ocp.args.PyTreeSave(variables))
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        if directory.exists():
+            retired = staging.with_name(staging.name + ".old")
+            directory.rename(retired)
+            try:
+                staging.rename(directory)
+            except OSError:
+                retired.rename(directory)
+                raise
+            shutil.rmtree(retired)
+        else:
+            staging.rename(directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _conversion_command(directory: Path) -> str:
+    name = directory.name.lower()
+    matches = [m for m in MODEL_NAMES if m.lower() in name or m.lower().replace("_", "-") in name]
+    model = max(matches, key=len) if matches else "<one of " + ", ".join(MODEL_NAMES) + ">"
+    return (
+        "python -m vit_jax.convert_checkpoint --input <downloaded checkpoint file or folder> "
+        f"--model {model} --output {directory} --num_classes <N> (or --keep_head)"
+    )
+
+
+def restore(*, directory: Path) -> LoadedCheckpoint:
+    """The variables and metadata exactly as converted (numpy arrays, bit for bit)."""
+    directory = Path(directory).absolute()
+    if not (directory / METADATA_FILE).is_file():
+        raise FileNotFoundError(
+            f"no converted checkpoint at {directory}; create it with:\n  "
+            + _conversion_command(directory)
+        )
+    metadata = json.loads((directory / METADATA_FILE).read_text())
+    with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as checkpointer:
+        variables = checkpointer.restore(directory / VARIABLES_DIR)
+    return LoadedCheckpoint(variables=variables, metadata=metadata)
+
+
+def load(
+    *,
+    directory: Path | str,
+    num_classes: int | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> LoadedCheckpoint:
+    """A converted checkpoint ready for `create_model(meta["model"], num_classes=...,
+    **meta["model_overrides"])`: num_classes None keeps the head, otherwise a zero-initialised
+    head (pre-logits dropped); image_size resizes the position embedding (class row kept)."""
+    loaded = restore(directory=Path(directory))
+    if num_classes is None and image_size is None:
+        return loaded
+    variables, metadata = adapt(
+        variables=loaded.variables,
+        metadata=loaded.metadata,
+        num_classes=num_classes,
+        image_size=image_size,
+    )
+    return LoadedCheckpoint(variables=variables, metadata=metadata)

@@ -1,0 +1,117 @@
+"""Reading weight files into {name: numpy array}: .npz and .safetensors without PyTorch,
+PyTorch .bin/.pth (pickled state dicts) with it. Every failure names the file and the fault."""
+
+import json
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import safetensors.numpy
+
+from vit_jax.checkpoints.formats.source import ConversionError
+
+TORCH_INSTALL_HINT = "pip install torch"
+
+
+def file_kind(path: Path) -> str:
+    """'npz', 'safetensors', 'torch' or 'unknown', from the file's leading bytes (not its name)."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if names and all(name.endswith(".npy") for name in names):
+            return "npz"
+        if any(name.endswith("data.pkl") for name in names):
+            return "torch"
+        return "unknown"
+    if head[:1] == b"\x80":  # pickle protocol 2+: legacy (non-zip) torch.save
+        return "torch"
+    if len(head) == 9 and head[8:9] == b"{":
+        header_size = struct.unpack("<Q", head[:8])[0]
+        if 0 < header_size <= path.stat().st_size - 8:
+            return "safetensors"
+    return "unknown"
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an .npz file (np.savez layout, keys as written), loaded eagerly."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+        raise ConversionError(
+            f"{path} is not a readable .npz file (truncated or corrupt?): {e}"
+        ) from e
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """All tensors of a .safetensors file as numpy arrays (no PyTorch needed)."""
+    try:
+        return safetensors.numpy.load_file(path)
+    except Exception as e:  # safetensors raises its own SafetensorError for every fault
+        raise ConversionError(
+            f"{path} is not a readable .safetensors file (truncated or corrupt?): {e}"
+        ) from e
+
+
+def read_torch(path: Path) -> dict[str, np.ndarray]:
+    """A state dict saved with torch.save (pytorch_model.bin, torchvision .pth) as numpy arrays."""
+    try:
+        import torch
+    except ImportError as e:
+        raise ConversionError(
+            f"reading {path} (a PyTorch file) needs PyTorch, which is not installed; "
+            f"install it with `{TORCH_INSTALL_HINT}` or convert a .safetensors/.npz file instead"
+        ) from e
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch reports truncation as RuntimeError, pickle faults otherwise
+        raise ConversionError(
+            f"{path} is not a readable PyTorch file (truncated or corrupt?): {e}"
+        ) from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        found = sorted(state)[:10] if isinstance(state, dict) else type(state).__name__
+        raise ConversionError(f"{path} does not hold a state dict of tensors (found {found})")
+    return {
+        key: (t.float() if t.is_floating_point() and t.dtype != torch.float32 else t).numpy()
+        for key, t in state.items()
+    }
+
+
+_READERS = {"npz": read_npz, "safetensors": read_safetensors, "torch": read_torch}
+_SUFFIX_KINDS = {
+    ".npz": "npz",
+    ".safetensors": "safetensors",
+    ".bin": "torch",
+    ".pth": "torch",
+    ".pt": "torch",
+}
+
+
+def read_weights(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a weight file, read as the kind its leading bytes show.
+
+    A file whose bytes match no kind is read as the kind its suffix names, so that a truncated
+    'x.npz' is reported as a broken .npz rather than as an unknown format.
+    """
+    kind = file_kind(path)
+    if kind == "unknown":
+        kind = _SUFFIX_KINDS.get(path.suffix.lower(), "unknown")
+    if kind == "unknown":
+        raise ConversionError(
+            f"{path}: unknown checkpoint format (not an .npz, .safetensors or PyTorch file)"
+        )
+    return _READERS[kind](path)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from `path` (config.json, preprocessor_config.json)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConversionError(f"{path} is not readable JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise ConversionError(f"{path} does not hold a JSON object")
+    return value

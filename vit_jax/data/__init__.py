@@ -1,0 +1,9 @@
+"""Datasets: TFDS builders for class folders (shoe_sandal_boot.py, image_folder.py on
+class_folder_builder.py, with folder_scan.py reading the images and split_report.py reporting
+them), content-hash splits (splits.py), the embedded digits set (digits.py), preparation
+(prepare.py), pixel preprocessing (preprocessing.py) and the grain loaders (input_pipeline.py:
+`get_info`, `create_loader`, docs/ARCHITECTURE.md contract 3).
+
+May import: nothing of vit_jax. Imported by: reporting (class names), training, bench and the
+prepare_data command.
+"""

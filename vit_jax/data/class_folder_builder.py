@@ -1,0 +1,74 @@
+"""Base TFDS builder: a class-per-folder image directory -> array_record train/validation/test.
+
+Preparation needs no TensorFlow: examples are serialised by TFDS's own protos and written as
+`array_record` files, read back with `tfds.data_source`. Features: `image` (encoded RGB
+JPEG/PNG bytes, see folder_scan), `label` (ClassLabel), `file_name` (path relative to the
+source folder). Splits follow vit_jax.data.splits (content hash, 70/15/15); the report
+(split counts, duplicate groups, ignored and skipped files) is written into the prepared
+dataset's folder.
+"""
+
+from pathlib import Path
+
+import tensorflow_datasets as tfds
+
+from vit_jax.data.folder_scan import ImageFile, rgb_bytes, scan_class_folders, unreadable_error
+from vit_jax.data.split_report import build_report, write_report
+from vit_jax.data.splits import SPLITS, split_of
+
+
+class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Subclasses define `class_names()` and `source_folders(dl_manager)`."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Content-hash 70/15/15 splits."}
+
+    def __init__(self, *, skip_bad_images: bool = False, **kwargs):
+        self._skip_bad_images = skip_bad_images
+        kwargs.setdefault("file_format", "array_record")
+        super().__init__(**kwargs)
+
+    def class_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def source_folders(self, dl_manager) -> tuple[Path, list[str]]:
+        """(root, class folder names in label order) of the directory to prepare."""
+        raise NotImplementedError
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self.__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(None, None, 3)),
+                    "label": tfds.features.ClassLabel(names=self.class_names()),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
+            supervised_keys=("image", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        root, class_folders = self.source_folders(dl_manager)
+        scan = scan_class_folders(root=root, class_folders=class_folders)
+        if scan.unreadable and not self._skip_bad_images:
+            raise unreadable_error(unreadable=scan.unreadable)
+        report = build_report(source_dir=root, class_names=self.class_names(), scan=scan)
+        write_report(
+            directory=Path(self.data_path), report=report, skip_bad_images=self._skip_bad_images
+        )
+        by_split = {split: [] for split in SPLITS}
+        for image in scan.images:
+            by_split[split_of(digest=image.digest)].append(image)
+        # TFDS cannot write an empty split: a split no image hashes into is left out.
+        return {split: self._generate_examples(imgs) for split, imgs in by_split.items() if imgs}
+
+    def _generate_examples(self, images: list[ImageFile]):
+        for image in images:
+            example = {
+                "image": rgb_bytes(image=image),
+                "label": image.label,
+                "file_name": image.name,
+            }
+            yield image.name, example

@@ -1,0 +1,127 @@
+"""Reading a class-per-folder image directory: every file checked by decoding it with PIL.
+
+The source folder is only read, never modified. RGB JPEG and PNG files are stored byte for
+byte; every other readable image (grayscale, CMYK, RGBA, palette, other formats) is converted
+with PIL's `convert("RGB")` (alpha is dropped) and stored losslessly as PNG. Files PIL cannot
+decode (empty, truncated, not an image, beyond PIL's decompression-bomb limit) are collected
+with the reason, so that all of them can be reported at once.
+"""
+
+import dataclasses
+import io
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PIL import Image
+
+from vit_jax.data.splits import content_digest
+
+STORED_AS_IS = ("JPEG", "PNG")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFile:
+    path: Path  # the file in the source folder
+    name: str  # path relative to the source folder, e.g. "Boot/boot (1).jpg"
+    label: int
+    digest: str  # SHA-256 of the file's bytes
+    stored_as_is: bool  # an RGB JPEG or PNG: its bytes are stored unchanged
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderScan:
+    images: list[ImageFile]
+    unreadable: list[tuple[str, str]]  # (path, reason)
+    ignored: list[str]  # stray top-level files, hidden files, folders inside class folders
+
+
+class UnreadableImagesError(ValueError):
+    """Raised with the full list of files that could not be decoded."""
+
+
+def find_class_folders(*, root: Path) -> list[str]:
+    """Sorted names of the (non-hidden) sub-folders of `root`, one per class."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"Image folder not found (or not a directory): {root}")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise ValueError(
+            f"No class folders in {root}: expected one sub-folder of images per class."
+        )
+    return names
+
+
+def scan_class_folders(*, root: Path, class_folders: Sequence[str]) -> FolderScan:
+    """Decodes every file of `root/<class_folders[i]>/` (label i) and hashes its bytes."""
+    missing = [str(root / name) for name in class_folders if not (root / name).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"Missing class folder(s): {', '.join(missing)}")
+    ignored = sorted(
+        str(p.relative_to(root)) for p in root.iterdir() if p.name not in class_folders
+    )
+    candidates, empty = [], []
+    for label, name in enumerate(class_folders):
+        entries = sorted((root / name).iterdir())
+        ignored += [str(p.relative_to(root)) for p in entries if _is_ignored(p)]
+        files = [(p, label) for p in entries if not _is_ignored(p)]
+        if not files:
+            empty.append(str(root / name))
+        candidates += files
+    if empty:
+        raise ValueError(
+            f"Empty class folder(s): {', '.join(empty)}. Every class needs at least one image: "
+            "add images or remove the folder."
+        )
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        inspected = list(pool.map(lambda p: _inspect(p[0]), candidates))
+    images, unreadable = [], []
+    for (path, label), (digest, stored_as_is, problem) in zip(candidates, inspected, strict=True):
+        if problem:
+            unreadable.append((str(path), problem))
+        else:
+            name = str(path.relative_to(root))
+            images.append(ImageFile(path, name, label, digest, stored_as_is))
+    return FolderScan(images=images, unreadable=unreadable, ignored=ignored)
+
+
+def unreadable_error(*, unreadable: Sequence[tuple[str, str]]) -> UnreadableImagesError:
+    """One error that names every unreadable file and the reason."""
+    lines = "\n".join(f"  {path}: {reason}" for path, reason in unreadable)
+    return UnreadableImagesError(
+        f"{len(unreadable)} file(s) could not be read as images:\n{lines}\n"
+        "Fix or remove them, or skip them with --skip_bad_images (skip_bad_images=True), "
+        "which writes the list of skipped files next to the prepared data."
+    )
+
+
+def rgb_bytes(*, image: ImageFile) -> bytes:
+    """The encoded RGB image stored for `image` (re-read; must not have changed since the scan)."""
+    data = image.path.read_bytes()
+    if content_digest(data=data) != image.digest:
+        raise RuntimeError(f"{image.path} changed while the dataset was being prepared.")
+    if image.stored_as_is:
+        return data
+    with Image.open(io.BytesIO(data)) as decoded:
+        buffer = io.BytesIO()
+        decoded.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _is_ignored(path: Path) -> bool:
+    return path.name.startswith(".") or path.is_dir()
+
+
+def _inspect(path: Path) -> tuple[str, bool, str | None]:
+    """(digest, stored_as_is, problem); problem is None for a decodable image."""
+    try:
+        data = path.read_bytes()
+        if not data:
+            return "", False, "empty file (0 bytes)"
+        with Image.open(io.BytesIO(data)) as decoded:
+            decoded.load()
+            stored_as_is = decoded.format in STORED_AS_IS and decoded.mode == "RGB"
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        return "", False, f"{type(error).__name__}: {error}"
+    return content_digest(data=data), stored_as_is, None

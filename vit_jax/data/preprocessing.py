@@ -1,0 +1,142 @@
+"""Image preprocessing driven by a checkpoint's metadata: decode, (crop,) resize, (flip,) normalise.
+
+The `preprocessing` dict is the one in a converted checkpoint's metadata.json (contract 2 of
+docs/ARCHITECTURE.md): exactly one of `{"value_range": [lo, hi]}` (pixels mapped linearly from [0, 255] to [lo, hi])
+or `{"mean": [r, g, b], "std": [r, g, b]}` (on the [0, 1] pixel scale: (x/255 - mean) / std),
+plus optionally `"resize_method"` (a PIL filter name; default "bilinear"). Resizing goes straight
+to the requested H x W, as the paper's fine-tuning does (no aspect-preserving crop).
+Training augmentation (off by default): Inception-style random crop (Szegedy et al. 2015, as in
+TF's sample_distorted_bounding_box: area 5-100% of the image, aspect ratio 3/4-4/3) and random
+horizontal flip.
+"""
+
+import dataclasses
+import io
+import math
+
+import grain
+import numpy as np
+from PIL import Image
+
+RESIZE_METHODS = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+    "hamming": Image.Resampling.HAMMING,
+}
+CROP_AREA_RANGE = (0.05, 1.0)
+CROP_ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
+CROP_ATTEMPTS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalisation:
+    """x_normalised = (x / 255 - shift) / scale, per RGB channel."""
+
+    shift: tuple[float, float, float]
+    scale: tuple[float, float, float]
+    resize_method: str
+
+
+def parse_preprocessing(*, preprocessing: dict) -> Normalisation:
+    """Validates a metadata `preprocessing` dict; errors name the offending key or value."""
+    known = {"value_range", "mean", "std", "resize_method"}
+    if unknown := sorted(set(preprocessing) - known):
+        raise ValueError(f"Unknown preprocessing key(s) {unknown}; valid keys: {sorted(known)}.")
+    resize_method = preprocessing.get("resize_method", "bilinear")
+    if resize_method not in RESIZE_METHODS:
+        raise ValueError(f"Unknown resize_method {resize_method!r}; valid: {list(RESIZE_METHODS)}.")
+    has_range, has_stats = "value_range" in preprocessing, {"mean", "std"} & set(preprocessing)
+    if has_range == bool(has_stats):
+        raise ValueError(
+            "preprocessing needs exactly one of 'value_range' or 'mean' and 'std'; "
+            f"got {preprocessing!r}."
+        )
+    if has_range:
+        lo, hi = _floats(preprocessing, "value_range", length=2)
+        if not lo < hi:
+            raise ValueError(f"value_range must be [lo, hi] with lo < hi; got {[lo, hi]}.")
+        # lo + (hi - lo) * x / 255 == (x / 255 - shift) / scale with:
+        shift, scale = -lo / (hi - lo), 1 / (hi - lo)
+        return Normalisation((shift,) * 3, (scale,) * 3, resize_method)
+    mean, std = _floats(preprocessing, "mean", length=3), _floats(preprocessing, "std", length=3)
+    if max(mean) > 1 or min(std) <= 0 or max(std) > 1:
+        raise ValueError(
+            f"mean {mean} / std {std} must be on the [0, 1] pixel scale with std > 0 "
+            "(e.g. ImageNet mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225])."
+        )
+    return Normalisation(mean, std, resize_method)
+
+
+def decode_rgb(*, image: bytes | np.ndarray) -> Image.Image:
+    """Encoded bytes or a uint8 (H, W, 3) array as an RGB PIL image."""
+    if isinstance(image, bytes):
+        decoded = Image.open(io.BytesIO(image))
+        return decoded if decoded.mode == "RGB" else decoded.convert("RGB")
+    return Image.fromarray(image, mode="RGB")
+
+
+def inception_crop_box(*, width: int, height: int, rng: np.random.Generator) -> tuple[int, ...]:
+    """(left, top, right, bottom) of a random crop: area fraction and aspect ratio as above."""
+    for _ in range(CROP_ATTEMPTS):
+        area = width * height * rng.uniform(*CROP_AREA_RANGE)
+        aspect_ratio = rng.uniform(*CROP_ASPECT_RATIO_RANGE)
+        crop_width = round(math.sqrt(area * aspect_ratio))
+        crop_height = round(math.sqrt(area / aspect_ratio))
+        if 0 < crop_width <= width and 0 < crop_height <= height:
+            left = int(rng.integers(0, width - crop_width + 1))
+            top = int(rng.integers(0, height - crop_height + 1))
+            return left, top, left + crop_width, top + crop_height
+    return 0, 0, width, height
+
+
+def resize(
+    *, image: Image.Image, size: tuple[int, int], method: str, box: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """uint8 (H, W, 3) array of `image` (or its `box` region) resized to size = (H, W)."""
+    height, width = size
+    return np.asarray(image.resize((width, height), RESIZE_METHODS[method], box=box))
+
+
+def normalise(*, pixels: np.ndarray, normalisation: Normalisation) -> np.ndarray:
+    """float32 (x / 255 - shift) / scale (computed in place on one float32 copy)."""
+    image = pixels.astype(np.float32)
+    image /= 255
+    image -= np.asarray(normalisation.shift, np.float32)
+    image /= np.asarray(normalisation.scale, np.float32)
+    return image
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess(grain.transforms.RandomMap):
+    """Record {image, label, mask} -> {image float32 (H, W, 3), label int32, mask float32}."""
+
+    image_size: tuple[int, int]
+    normalisation: Normalisation
+    augment: bool = False
+
+    def random_map(self, record: dict, rng: np.random.Generator) -> dict:
+        image = decode_rgb(image=record["image"])
+        width, height = image.size
+        box = inception_crop_box(width=width, height=height, rng=rng) if self.augment else None
+        pixels = resize(
+            image=image, size=self.image_size, method=self.normalisation.resize_method, box=box
+        )
+        if self.augment and rng.random() < 0.5:
+            pixels = pixels[:, ::-1]
+        return {
+            "image": normalise(pixels=pixels, normalisation=self.normalisation),
+            "label": np.int32(record["label"]),
+            "mask": np.float32(record["mask"]),
+        }
+
+
+def _floats(preprocessing: dict, key: str, *, length: int) -> tuple[float, ...]:
+    value = preprocessing[key]
+    if not isinstance(value, list | tuple) or len(value) != length:
+        raise ValueError(
+            f"preprocessing[{key!r}] must be a list of {length} numbers; got {value!r}."
+        )
+    return tuple(float(v) for v in value)

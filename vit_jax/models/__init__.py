@@ -1,0 +1,11 @@
+"""Model zoo: the Vision Transformer (vit.py, paper eqs. 1-4), ResNet v1.5 (resnet.py), BiT
+ResNet-v2 and the hybrid's R50 backbone (bit.py), the layers they share (layers.py), and the
+registry (registry.py: `create_model`, `get_config`, `MODEL_NAMES`), re-exported here.
+
+May import: vit_jax.kernels. Imported by: checkpoints, training, bench and the commands.
+Parameter names are those of the released checkpoints (docs/ARCHITECTURE.md, contract 1).
+"""
+
+from vit_jax.models.registry import MODEL_NAMES, create_model, get_config
+
+__all__ = ["MODEL_NAMES", "create_model", "get_config"]

@@ -1,0 +1,53 @@
+"""Plots of the reports: validation loss and accuracy per epoch, and training time per epoch or
+per model. Drawn on matplotlib Figure objects (Agg canvas, no pyplot), so no display is needed.
+"""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from vit_jax.reporting.markdown import as_float
+
+
+def plot_validation_curves(*, histories: dict[str, list[dict]], path: Path) -> Path:
+    """Two panels: validation loss and validation accuracy (%) per epoch, one line per run."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    for label, history in histories.items():
+        epochs = [entry["epoch"] for entry in history]
+        loss_axes.plot(epochs, [as_float(e["val_loss"]) for e in history], marker="o", label=label)
+        accuracy = [100 * as_float(e["val_accuracy"]) for e in history]
+        accuracy_axes.plot(epochs, accuracy, marker="o", label=label)
+    for axes, title, ylabel in (
+        (loss_axes, "Validation loss", "cross-entropy loss"),
+        (accuracy_axes, "Validation accuracy", "accuracy (%)"),
+    ):
+        axes.set_title(title)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(ylabel)
+        axes.grid(alpha=0.3)
+        axes.legend()
+        axes.xaxis.get_major_locator().set_params(integer=True)
+    figure.savefig(path, dpi=120)
+    return path
+
+
+def plot_runtime(
+    *, labels: list[str] | list[int], seconds: list[float], xlabel: str, title: str, path: Path
+) -> Path:
+    """Bar plot of training seconds, one bar per label (names, or epoch numbers on a numeric axis);
+    up to 12 bars are annotated with their value."""
+    figure = Figure(figsize=(min(12.0, max(5.0, 1.3 * len(labels) + 2)), 4.2), layout="constrained")
+    axes = figure.subplots()
+    bars = axes.bar(labels, seconds, color="tab:blue")
+    if len(bars) <= 12:
+        axes.bar_label(bars, labels=[f"{s:.1f} s" for s in seconds], padding=2)
+    if all(isinstance(label, int) for label in labels):
+        axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("training time (s)")
+    axes.margins(y=0.15)
+    axes.grid(axis="y", alpha=0.3)
+    figure.savefig(path, dpi=120)
+    return path

@@ -1,0 +1,145 @@
+"""A run's report: results.json (contract 4), results.md (metrics, per-class scores, confusion
+matrices, history) and, when it trained, val_curves.png and runtime.png.
+"""
+
+import json
+from pathlib import Path
+
+from vit_jax.reporting.markdown import as_float, number, percent, scientific, table
+from vit_jax.reporting.plots import plot_runtime, plot_validation_curves
+from vit_jax.reporting.results import check_mode, check_results
+from vit_jax.reporting.writer import to_json_compatible
+
+
+def _run_markdown(*, report: dict, plots: list[Path]) -> str:
+    """results.md: per-split metrics, per-class scores, confusion matrices, history and plots."""
+    splits = report["splits"]
+    parts = [
+        f"# {report['model']} — {report['mode']}\n",
+        f"Training time: {report['train_seconds']:.1f} s. Accuracy and F1 (macro) in percent.\n",
+        "## Config\n",
+        f"```json\n{json.dumps(report['config'], indent=2, sort_keys=True)}\n```\n",
+        "## Metrics\n",
+        table(
+            header=["split", "examples", "loss", "accuracy (%)", "F1 macro (%)"],
+            rows=[
+                [
+                    split,
+                    sum(map(sum, m["confusion_matrix"])),
+                    number(m.get("loss"), digits=4),
+                    percent(m["accuracy"]),
+                    percent(m["f1_macro"]),
+                ]
+                for split, m in splits.items()
+            ],
+        ),
+    ]
+    for split, metrics in splits.items():
+        class_names = list(metrics["per_class"])
+        parts += [
+            f"## Per-class scores ({split})\n",
+            table(
+                header=["class", "precision (%)", "recall (%)", "F1 (%)", "support"],
+                rows=[
+                    [
+                        name,
+                        percent(c["precision"]),
+                        percent(c["recall"]),
+                        percent(c["f1"]),
+                        c["support"],
+                    ]
+                    for name, c in metrics["per_class"].items()
+                ],
+            ),
+            f"## Confusion matrix ({split}; rows true class, columns predicted class)\n",
+            table(
+                header=["true \\ predicted", *class_names],
+                rows=[
+                    [name, *row]
+                    for name, row in zip(class_names, metrics["confusion_matrix"], strict=True)
+                ],
+            ),
+        ]
+    parts.append("## Training history\n")
+    if report["history"]:
+        parts.append(
+            table(
+                header=[
+                    "epoch",
+                    "step",
+                    "train loss",
+                    "val loss",
+                    "val accuracy (%)",
+                    "val F1 macro (%)",
+                    "learning rate",
+                    "images/s",
+                    "epoch time (s)",
+                ],
+                rows=[
+                    [
+                        e["epoch"],
+                        e["step"],
+                        number(e["train_loss"], digits=4),
+                        number(e["val_loss"], digits=4),
+                        percent(e["val_accuracy"]),
+                        percent(e["val_f1_macro"]),
+                        scientific(e["learning_rate"]),
+                        number(e["images_per_second"], digits=1),
+                        number(e["epoch_seconds"], digits=1),
+                    ]
+                    for e in report["history"]
+                ],
+            )
+        )
+    else:
+        parts.append("No training epochs (zero-shot evaluation).\n")
+    parts += [f"![{path.stem}]({path.name})\n" for path in plots]
+    return "\n".join(parts)
+
+
+def write_run_report(
+    *, workdir: str | Path, config: dict, model: str, mode: str, results: dict
+) -> list[Path]:
+    """Writes results.json, results.md and, when there are training epochs, val_curves.png and
+    runtime.png into `workdir`. Returns the paths written.
+
+    results = {"splits": {split: metrics}, "history": [per-epoch dicts], "train_seconds": float},
+    with metrics from vit_jax.reporting.metrics.classification_metrics plus "loss"
+    (docs/ARCHITECTURE.md, contract 4).
+    """
+    check_mode(mode, where="write_run_report")
+    check_results(results)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = to_json_compatible(
+        {
+            "model": model,
+            "mode": mode,
+            "config": config,
+            "splits": results["splits"],
+            "history": results["history"],
+            "train_seconds": results["train_seconds"],
+        },
+        where="run report",
+    )
+    json_path = workdir / "results.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    plots = []
+    if report["history"]:
+        plots.append(
+            plot_validation_curves(
+                histories={model: report["history"]}, path=workdir / "val_curves.png"
+            )
+        )
+        plots.append(
+            plot_runtime(
+                labels=[e["epoch"] for e in report["history"]],
+                seconds=[as_float(e["epoch_seconds"]) for e in report["history"]],
+                xlabel="epoch",
+                title=f"{model}: seconds per epoch (total {report['train_seconds']:.1f} s)",
+                path=workdir / "runtime.png",
+            )
+        )
+    markdown_path = workdir / "results.md"
+    markdown_path.write_text(_run_markdown(report=report, plots=plots))
+    return [json_path, markdown_path, *plots]

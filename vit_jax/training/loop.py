@@ -1,0 +1,241 @@
+"""Fine-tuning and zero-shot evaluation runs, with outputs in a workdir.
+
+Outputs: metrics.jsonl and TensorBoard events (vit_jax.reporting.writer.MetricWriter), Orbax
+checkpoints of the whole run (vit_jax.checkpoints.run_checkpoints), results.json, results.md and
+plots (vit_jax.reporting.run_report). A fine-tuning run killed at any point and started again
+with the same config resumes from its last checkpoint and ends with the parameters and metrics
+of an uninterrupted run (only the timing numbers differ).
+
+Steps are counted in optimizer updates of `recipe.batch_size` examples; with gradient accumulation
+each update runs `recipe.grad_accum_steps` compiled micro-batch steps on slices of one loaded batch.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm import tqdm
+
+from vit_jax.checkpoints import run_checkpoints
+from vit_jax.data import input_pipeline
+from vit_jax.reporting import run_report
+from vit_jax.reporting.writer import MetricWriter
+from vit_jax.training import experiment, optim, parallel
+from vit_jax.training.evaluation import Evaluator
+from vit_jax.training.parallel import DATA_AXIS
+from vit_jax.training.progress import (
+    NonFiniteLossError,
+    Progress,
+    Window,
+    check_same_config,
+    json_config,
+)
+from vit_jax.training.steps import make_train_step
+from vit_jax.training.train_state import create_train_state
+
+
+def _zeroshot(
+    *, exp: experiment.Experiment, evaluator: Evaluator, mesh: Mesh, writer: MetricWriter | None
+) -> dict:
+    variables = parallel.replicate(exp.variables, mesh=mesh)
+    splits = {}
+    for split in ("validation", "test"):
+        splits[split] = evaluator(split=split, variables=variables)
+        if writer:
+            writer.write(step=0, split=split, metrics=splits[split])
+    return {"splits": splits, "history": [], "train_seconds": 0.0}
+
+
+def _micro_batches(batch: dict[str, np.ndarray], count: int) -> list[dict[str, np.ndarray]]:
+    pieces = {name: np.split(value, count) for name, value in batch.items()}
+    return [{name: pieces[name][i] for name in batch} for i in range(count)]
+
+
+def _finetune(
+    *,
+    config: ml_collections.ConfigDict,
+    exp: experiment.Experiment,
+    evaluator: Evaluator,
+    mesh: Mesh,
+    workdir: Path,
+    on_step: Callable[[int], None] | None,
+) -> dict:
+    chief = jax.process_index() == 0
+    recipe = exp.recipe
+    steps_per_epoch = exp.steps_per_epoch
+    total_steps = steps_per_epoch * config.num_epochs
+    optimizer, schedule = optim.create_optimizer(recipe=recipe, total_updates=total_steps)
+    learning_rate = jax.jit(schedule)
+    state = jax.jit(
+        lambda variables: create_train_state(variables=variables, optimizer=optimizer),
+        out_shardings=NamedSharding(mesh, P()),
+    )(parallel.replicate(exp.variables, mesh=mesh))
+    train_step = parallel.data_parallel(
+        make_train_step(model=exp.model, optimizer=optimizer, seed=config.seed),
+        mesh=mesh,
+        in_specs=(P(), P(DATA_AXIS)),
+        out_specs=(P(), P()),
+        donate_argnums=(0,),
+    )
+    train_iter = iter(
+        input_pipeline.create_loader(
+            dataset=config.dataset,
+            data_dir=config.data_dir,
+            split="train",
+            batch_size=recipe.batch_size,
+            image_size=tuple(config.image_size),
+            preprocessing=exp.preprocessing,
+            train=True,
+            seed=config.seed,
+            num_epochs=config.num_epochs,
+            augment=config.augment,
+            worker_count=config.worker_count,
+        )
+    )
+    manager = run_checkpoints.create_manager(
+        directory=workdir / "checkpoints", keep=config.keep_checkpoints
+    )
+    progress = Progress(config=json_config(config))
+    latest = manager.latest_step()
+    if latest is not None:
+        saved = run_checkpoints.restore_progress(manager=manager, step=latest)
+        check_same_config(saved=saved["config"], current=progress.config, workdir=workdir)
+        progress = Progress(**saved)
+        state = run_checkpoints.restore(
+            manager=manager, step=latest, state=state, data_iterator=train_iter
+        )
+    writer = MetricWriter(workdir=workdir, resume_step=latest) if chief else None
+    bar = tqdm(
+        total=total_steps,
+        initial=progress.step,
+        unit="step",
+        disable=not (chief and config.progress_bar),
+        dynamic_ncols=True,
+    )
+    window = Window(first_step=progress.step + 1)
+    try:
+        for step in range(progress.step + 1, total_steps + 1):
+            for micro_batch in _micro_batches(next(train_iter), recipe.grad_accum_steps):
+                state, metrics = train_step(state, parallel.shard_batch(micro_batch, mesh=mesh))
+                window.metrics.append(metrics)
+            bar.update()
+            epoch_end = step % steps_per_epoch == 0
+            every = config.checkpoint_every_steps
+            checkpoint_due = epoch_end or (every and step % every == 0)
+            logs = {}
+            if checkpoint_due or step % config.log_every_steps == 0:
+                try:
+                    losses, norms, seconds = window.close(step=step)
+                except NonFiniteLossError as error:
+                    manager.wait_until_finished()
+                    raise NonFiniteLossError(
+                        f"{error} The last good checkpoint (step {manager.latest_step()}) is kept "
+                        f"in {manager.directory}; lower the learning rate or check the data."
+                    ) from None
+                progress.add_steps(losses=losses, seconds=seconds)
+                images = (step - window.first_step + 1) * recipe.batch_size
+                logs["train"] = {
+                    "loss": float(losses.mean()),
+                    "grad_norm": float(norms.mean()),
+                    "learning_rate": float(learning_rate(step - 1)),
+                    "images_per_second": images / seconds,
+                }
+                bar.set_postfix(loss=f"{losses.mean():.4f}", img_s=f"{images / seconds:.1f}")
+                window = Window(first_step=step + 1)
+            every = config.eval_every_steps
+            if epoch_end or (every and step % every == 0):
+                logs["validation"] = evaluator(split="validation", variables=state.variables)
+            if epoch_end:
+                progress.end_epoch(
+                    epoch=step // steps_per_epoch,
+                    step=step,
+                    validation=logs["validation"],
+                    learning_rate=logs["train"]["learning_rate"],
+                    images=steps_per_epoch * recipe.batch_size,
+                )
+            if step == total_steps:
+                logs["test"] = evaluator(split="test", variables=state.variables)
+                progress.final_splits = {s: logs[s] for s in ("validation", "test")}
+            if writer:
+                for split, split_metrics in logs.items():
+                    writer.write(step=step, split=split, metrics=split_metrics)
+            if checkpoint_due:
+                progress.step = step
+                run_checkpoints.save(
+                    manager=manager,
+                    step=step,
+                    state=state,
+                    data_iterator=train_iter,
+                    progress=dataclasses.asdict(progress),
+                    val_accuracy=logs["validation"]["accuracy"] if epoch_end else None,
+                )
+            if "validation" in logs:  # evaluation time is not training time
+                window.start = time.perf_counter()
+            if on_step:
+                on_step(step)
+    finally:
+        bar.close()
+        manager.wait_until_finished()
+        manager.close()
+        if writer:
+            writer.close()
+    return {
+        "splits": progress.final_splits,
+        "history": progress.history,
+        "train_seconds": progress.train_seconds,
+    }
+
+
+def train_and_evaluate(
+    *,
+    config: ml_collections.ConfigDict,
+    workdir: str | Path,
+    on_step: Callable[[int], None] | None = None,
+) -> dict:
+    """Runs one experiment (config.mode 'finetune' or 'zeroshot') into `workdir`; returns the
+    results given to vit_jax.reporting.run_report.write_run_report. `on_step(step)`, if given,
+    is called after each training step once its checkpoint (if any) has been started."""
+    workdir = Path(workdir)
+    exp = experiment.build(config)
+    mesh = parallel.create_mesh()
+    evaluator = Evaluator(config=config, exp=exp, mesh=mesh)
+    chief = jax.process_index() == 0
+    if config.mode == "zeroshot":
+        writer = MetricWriter(workdir=workdir) if chief else None
+        try:
+            results = _zeroshot(exp=exp, evaluator=evaluator, mesh=mesh, writer=writer)
+        finally:
+            if writer:
+                writer.close()
+    else:
+        results = _finetune(
+            config=config, exp=exp, evaluator=evaluator, mesh=mesh, workdir=workdir, on_step=on_step
+        )
+    if chief:
+        run_report.write_run_report(
+            workdir=workdir,
+            config=config.to_dict(),
+            model=exp.model_name,
+            mode=config.mode,
+            results=results,
+        )
+        print(_summary(model=exp.model_name, mode=config.mode, results=results, workdir=workdir))
+    return results
+
+
+def _summary(*, model: str, mode: str, results: dict, workdir: Path) -> str:
+    """One line per evaluated split, then where the report is."""
+    lines = [f"{model} {mode}: training time {results['train_seconds']:.1f} s"]
+    for split, metrics in results["splits"].items():
+        lines.append(
+            f"  {split}: accuracy {100 * metrics['accuracy']:.2f}%, "
+            f"F1 macro {100 * metrics['f1_macro']:.2f}%"
+        )
+    lines.append(f"  report: {workdir / 'results.md'}")
+    return "\n".join(lines)

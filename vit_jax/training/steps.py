@@ -1,0 +1,88 @@
+"""Per-device training and evaluation steps, wrapped by vit_jax.training.parallel.data_parallel.
+
+Inside a step each device holds its shard of the batch and the whole (replicated) state. Gradients
+and the loss are averaged over DATA_AXIS with lax.pmean; BatchNorm layers built with
+axis_name=DATA_AXIS average their batch statistics the same way, so N devices with B/N examples
+each compute the same update as one device with all B.
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from vit_jax.training.parallel import DATA_AXIS
+from vit_jax.training.train_state import TrainState
+
+Batch = dict[str, jax.Array]
+
+
+def make_train_step(
+    *, model: nn.Module, optimizer: optax.GradientTransformation, seed: int
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
+    """(state, batch shard) -> (state after one micro-batch, {"loss", "grad_norm"}).
+
+    The loss is the mean softmax cross-entropy over the whole (global) batch. Dropout keys depend
+    on `seed`, the step and the device, so a resumed run draws the same masks.
+    """
+
+    def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+        dropout_key = jax.random.fold_in(
+            jax.random.fold_in(jax.random.key(seed), state.step), lax.axis_index(DATA_AXIS)
+        )
+        mutable = ["batch_stats"] if state.batch_stats else False
+
+        def loss_fn(params: dict) -> tuple[jax.Array, dict]:
+            variables = {**state.variables, "params": params}
+            output = model.apply(
+                variables,
+                batch["image"],
+                train=True,
+                rngs={"dropout": dropout_key},
+                mutable=mutable,
+            )
+            logits, new_variables = output if mutable else (output, {})
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]).mean()
+            return loss, new_variables.get("batch_stats", {})
+
+        # The gradient of this device's shard: parameters marked as varying over DATA_AXIS, so
+        # autodiff does not sum over devices on its own; the average is the explicit pmean below.
+        local_params = lax.pcast(state.params, DATA_AXIS, to="varying")
+        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(local_params)
+        grads = lax.pmean(grads, DATA_AXIS)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        new_state = state.replace(
+            step=state.step + 1,
+            params=optax.apply_updates(state.params, updates),
+            batch_stats=batch_stats,
+            opt_state=opt_state,
+        )
+        metrics = {"loss": lax.pmean(loss, DATA_AXIS), "grad_norm": optax.global_norm(grads)}
+        return new_state, metrics
+
+    return train_step
+
+
+def make_eval_step(
+    *, model: nn.Module, logits_fn: Callable[[jax.Array], jax.Array] | None = None
+) -> Callable[[dict, Batch], Batch]:
+    """(variables, batch shard) -> per-example prediction, loss, label and mask of the shard.
+
+    `logits_fn` maps the model's logits onto the dataset's classes (e.g. ImageNet-1k -> footwear).
+    """
+
+    def eval_step(variables: dict, batch: Batch) -> Batch:
+        logits = model.apply(variables, batch["image"], train=False)
+        if logits_fn is not None:
+            logits = logits_fn(logits)
+        return {
+            "prediction": jnp.argmax(logits, axis=-1),
+            "loss": optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"]),
+            "label": batch["label"],
+            "mask": batch["mask"],
+        }
+
+    return eval_step
