@@ -1,10 +1,9 @@
 """Converted checkpoints: Orbax save/restore, metadata, and the paper's fine-tuning adaptations.
 
-A converted checkpoint is a directory holding `variables/` (an Orbax checkpoint of
-{'params': ..., 'batch_stats': ...}) and `metadata.json` (docs/ARCHITECTURE.md, contract 2). `load` is the
+A converted checkpoint is a directory holding `variables/` (an Orbax checkpoint of {'params':
+..., 'batch_stats': ...}) and `metadata.json` (docs/ARCHITECTURE.md, contract 2). `load` is the
 one way training and evaluation read it; it can replace the head and resize the position
-embedding exactly as `python -m vit_jax.convert_checkpoint` does (section 3.2 of the paper).
-"""
+embedding exactly as `python -m vit_jax.convert_checkpoint` does (section 3.2 of the paper)."""
 
 import dataclasses
 import json

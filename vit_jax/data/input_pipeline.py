@@ -21,8 +21,8 @@ from absl import flags
 
 from vit_jax.data.digits import CLASS_NAMES as DIGITS_CLASS_NAMES
 from vit_jax.data.digits import digits_split
-from vit_jax.data.splits import SPLITS
 from vit_jax.data.preprocessing import Preprocess, parse_preprocessing
+from vit_jax.data.splits import SPLITS
 
 PADDING_IMAGE = np.zeros((1, 1, 3), np.uint8)
 

@@ -1,14 +1,13 @@
 """Image preprocessing driven by a checkpoint's metadata: decode, (crop,) resize, (flip,) normalise.
 
 The `preprocessing` dict is the one in a converted checkpoint's metadata.json (contract 2 of
-docs/ARCHITECTURE.md): exactly one of `{"value_range": [lo, hi]}` (pixels mapped linearly from [0, 255] to [lo, hi])
-or `{"mean": [r, g, b], "std": [r, g, b]}` (on the [0, 1] pixel scale: (x/255 - mean) / std),
-plus optionally `"resize_method"` (a PIL filter name; default "bilinear"). Resizing goes straight
-to the requested H x W, as the paper's fine-tuning does (no aspect-preserving crop).
-Training augmentation (off by default): Inception-style random crop (Szegedy et al. 2015, as in
-TF's sample_distorted_bounding_box: area 5-100% of the image, aspect ratio 3/4-4/3) and random
-horizontal flip.
-"""
+docs/ARCHITECTURE.md): exactly one of `{"value_range": [lo, hi]}` (pixels mapped linearly from
+[0, 255] to [lo, hi]) or `{"mean": [r, g, b], "std": [r, g, b]}` (on the [0, 1] pixel scale:
+(x/255 - mean) / std), plus optionally `"resize_method"` (a PIL filter name; default
+"bilinear"). Resizing goes straight to the requested H x W, as the paper's fine-tuning does (no
+aspect-preserving crop). Training augmentation (off by default): Inception-style random crop
+(Szegedy et al. 2015, as in TF's sample_distorted_bounding_box: area 5-100% of the image, aspect
+ratio 3/4-4/3) and random horizontal flip."""
 
 import dataclasses
 import io
