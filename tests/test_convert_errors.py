@@ -40,7 +40,7 @@ def fails(tmp_path, capsys, args: list, *, output: Path | None = None) -> str:
     output = output or tmp_path / "out"
     status = convert_checkpoint.main([str(a) for a in [*args, "--output", output]])
     message = capsys.readouterr().err
-    assert status == 1 and message.startswith("error: ")
+    assert status == 1 and message.startswith("convert_checkpoint: error: ")
     assert not output.exists()
     assert not [p for p in output.parent.iterdir() if ".partial-" in p.name]
     return message
@@ -158,6 +158,25 @@ def test_unknown_key(tmp_path, capsys, hf_vit_ti):
     folder = copy_folder(hf_vit_ti, tmp_path / "hf", arrays=arrays)
     message = fails(tmp_path, capsys, ["--input", folder, "--model", "ViT-Ti_16", "--keep_head"])
     assert "vit.embeddings.mask_token" in message
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_naming_the_array(tmp_path, capsys, hf_vit_ti, value):
+    arrays = safetensors.numpy.load_file(hf_vit_ti / "model.safetensors")
+    arrays["vit.encoder.layer.2.attention.attention.query.weight"][3, 5] = value
+    folder = copy_folder(hf_vit_ti, tmp_path / "hf", arrays=arrays)
+    message = fails(tmp_path, capsys, ["--input", folder, "--model", "ViT-Ti_16", "--keep_head"])
+    key = "vit.encoder.layer.2.attention.attention.query.weight"
+    assert f"'{key}' holds 1 NaN or infinite value(s)" in message
+
+
+def test_float64_weights_beyond_float32_are_refused(tmp_path, capsys):
+    arrays = {"Transformer/encoder_norm/scale": np.full(192, 1e39, np.float64)}
+    np.savez(tmp_path / "vit.npz", **arrays)
+    message = fails(
+        tmp_path, capsys, ["--input", tmp_path / "vit.npz", "--model", "ViT-Ti_16", "--keep_head"]
+    )
+    assert "'Transformer/encoder_norm/scale' has values beyond float32's range" in message
 
 
 def test_weights_without_config(tmp_path, capsys, hf_vit_ti):

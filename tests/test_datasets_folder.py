@@ -41,6 +41,15 @@ def decompression_bomb_png(path: Path) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
 
 
+def fill_every_split(root: Path, write_image, *, count: int = 12) -> list[str]:
+    """`count` more images in classes a and b, so that every split receives some (preparation
+    refuses a split without images); returns their names."""
+    names = [f"{'ab'[i % 2]}/fill{i}.jpg" for i in range(count)]
+    for i, name in enumerate(names):
+        write_image(root / name, seed=1000 + i)
+    return names
+
+
 def bad_folder(root: Path, write_image) -> list[str]:
     """Two good images and four unreadable files; returns the unreadable paths."""
     write_image(root / "a" / "good.jpg", seed=1)
@@ -106,6 +115,7 @@ def test_unreadable_files_are_all_named_in_one_error(tmp_path, write_image, tree
 def test_skip_bad_images_prepares_the_rest_and_lists_skipped_files(tmp_path, write_image):
     source = tmp_path / "source"
     unreadable = bad_folder(source, write_image)
+    filler = fill_every_split(source, write_image)
 
     directory, report = prepare(
         dataset="image_folder",
@@ -117,7 +127,8 @@ def test_skip_bad_images_prepares_the_rest_and_lists_skipped_files(tmp_path, wri
 
     assert sorted((directory / SKIPPED_FILE).read_text().splitlines()) == unreadable
     assert sorted(item["path"] for item in report["skipped"]) == unreadable
-    assert sorted(read_all("image_folder/bad", tmp_path / "data")) == ["a/good.jpg", "b/good.jpg"]
+    stored = sorted(read_all("image_folder/bad", tmp_path / "data"))
+    assert stored == sorted(["a/good.jpg", "b/good.jpg", *filler])
 
 
 def test_stray_hidden_and_nested_files_are_ignored_and_reported(tmp_path, write_image):
@@ -128,11 +139,13 @@ def test_stray_hidden_and_nested_files_are_ignored_and_reported(tmp_path, write_
     (source / "README.md").write_text("about")
     (source / "a" / ".DS_Store").write_bytes(b"\0\1")
     write_image(source / "b" / "nested" / "z.jpg", seed=4)
+    filler = fill_every_split(source, write_image)
 
     _, report = prepare(dataset="image_folder", source_dir=source, data_dir=tmp_path / "d")
 
     assert report["ignored"] == ["README.md", "stray.jpg", "a/.DS_Store", "b/nested"]
-    assert sorted(read_all("image_folder/source", tmp_path / "d")) == ["a/x.jpg", "b/y.jpg"]
+    stored = sorted(read_all("image_folder/source", tmp_path / "d"))
+    assert stored == sorted(["a/x.jpg", "b/y.jpg", *filler])
 
 
 def test_missing_and_empty_folders_are_clear_errors(tmp_path, write_image):

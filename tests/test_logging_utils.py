@@ -137,3 +137,14 @@ def test_reserved_and_unserialisable_metrics_are_errors(tmp_path):
             writer.write(step=1, split="train", metrics={"step": 3})
         with pytest.raises(TypeError, match=r"\['bad'\]"):
             writer.write(step=1, split="train", metrics={"bad": object()})
+
+
+def test_non_finite_metrics_are_written_as_null(tmp_path):
+    with MetricWriter(workdir=tmp_path) as writer:
+        writer.write(step=1, split="train", metrics={"loss": float("nan"), "norm": np.inf})
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"bare {token} in metrics.jsonl")
+
+    line = json.loads((tmp_path / "metrics.jsonl").read_text(), parse_constant=refuse)
+    assert line == {"step": 1, "split": "train", "loss": None, "norm": None}

@@ -78,17 +78,19 @@ def test_missing_dataset_stops_main_with_the_prepare_command(tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    # A NaN learning rate: step 1 is computed with finite parameters and saved, its update
-    # makes every parameter NaN, so the loss of step 2 is NaN.
+    # A learning rate of 1e38 (NaN is refused as a config value). The warm-up starts at 0, so
+    # step 2 makes the first update; it moves the parameters by ~1e37, the attention logits of
+    # step 3 overflow and its loss is not finite. Steps 1 and 2 are computed and saved.
     workdir = tmp_path / "run"
     result = run_main(
         *TINY_ARGS,
-        "--config.recipes.quickstart.learning_rate=nan",
+        "--config.recipes.quickstart.learning_rate=1e38",
         "--config.checkpoint_every_steps=1",
         workdir=workdir,
     )
     assert result.returncode == 1
-    assert "is not finite at step 2; the run stopped" in result.stderr
-    assert "The last good checkpoint (step 1) is kept" in result.stderr
-    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["1"]
+    assert "is not finite at step 3; the run stopped" in result.stderr
+    assert "The last good checkpoint (step 2) is kept" in result.stderr
+    steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert steps[-1] == 2
     assert not (workdir / "results.json").exists()

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -241,3 +242,53 @@ def test_study_report_rejects_a_results_file_of_another_run(tmp_path):
     cells[3]["model"] = "ResNet-50"
     with pytest.raises(ValueError, match="holds model 'ResNet-50' in mode 'finetune'"):
         write_study_report(workdir=tmp_path / "study", cells=cells)
+
+
+def _strict_json(text: str) -> object:
+    def refuse(token: str) -> None:
+        raise ValueError(f"bare {token} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_metrics_are_written_as_null_and_shown_as_n_a(tmp_path):
+    results = _results(epochs=1, seed=0)
+    results["splits"]["test"]["loss"] = float("nan")
+    results["history"][0]["val_loss"] = np.float32("inf")
+    write_run_report(workdir=tmp_path, config=CONFIG, model="m", mode="finetune", results=results)
+    report = _strict_json((tmp_path / "results.json").read_text())
+    assert report["splits"]["test"]["loss"] is None and report["history"][0]["val_loss"] is None
+    test_row = {
+        row[0]: row for row in _table_rows((tmp_path / "results.md").read_text(), "## Metrics")
+    }
+    assert test_row["test"][2] == "n/a"
+
+
+def test_a_failed_report_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    write_run_report(
+        workdir=tmp_path,
+        config=CONFIG,
+        model="m",
+        mode="finetune",
+        results=_results(epochs=1, seed=0),
+    )
+    before = (tmp_path / "results.json").read_text()
+
+    write_text = Path.write_text
+
+    def half_then_full_disk(self, data, *args, **kwargs):
+        write_text(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", half_then_full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_run_report(
+            workdir=tmp_path,
+            config=CONFIG,
+            model="m",
+            mode="finetune",
+            results=_results(epochs=1, seed=5),
+        )
+    monkeypatch.undo()
+    assert (tmp_path / "results.json").read_text() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

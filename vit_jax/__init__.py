@@ -4,14 +4,15 @@ baselines, checkpoint conversion, fine-tuning experiments, reports and benchmark
 Subpackages, one concern each (docs/ARCHITECTURE.md draws the whole picture); an arrow is
 "may import":
 
-  kernels      CPU-tuned gradients (dense, attention, convolution, BatchNorm), process settings
+  common       (nothing of vit_jax)            atomic files, strict JSON, workdir lock, failures
+  kernels      (nothing of vit_jax)            CPU-tuned gradients, process settings
   models       -> kernels                      ViT, ResNet, BiT; the registry (`create_model`)
-  data         (nothing of vit_jax)            dataset builders, splits, preprocessing, loaders
-  checkpoints  -> models                       converted checkpoints, format readers, run state
-  reporting    -> data                         metrics, footwear pooling, metric writer, reports
-  training     -> models, kernels, data, checkpoints, reporting
+  data         -> common                       dataset builders, splits, preprocessing, loaders
+  checkpoints  -> common, models               converted checkpoints, format readers, run state
+  reporting    -> common, data                 metrics, footwear pooling, metric writer, reports
+  training     -> common, models, kernels, data, checkpoints, reporting
                                                config checks, steps, the loop, the study
-  bench        -> models, kernels, data, checkpoints, training
+  bench        -> common, models, kernels, data, checkpoints, training
                                                timing harness and the benchmarks
 
 The modules at this level are the command-line entry points (`python -m vit_jax.<command>`):

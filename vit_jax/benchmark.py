@@ -22,8 +22,10 @@ pipeline, metrics and logging included, against the bare train step with the loo
 """
 
 import argparse
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import Sequence
 
 import jax
@@ -39,6 +41,7 @@ from vit_jax.bench.timing import (
     set_peak_fractions,
     time_interleaved,
 )
+from vit_jax.common.errors import run_command
 from vit_jax.kernels import runtime
 
 MODES = ("infer", "train", "loop")
@@ -64,6 +67,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--loop_log_every", type=int, default=10, help="log_every_steps of the loop case's runs"
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line per case")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     args = parser.parse_args(argv)
     args.models = args.model.split(",")
     args.modes = args.mode.split(",")
@@ -75,6 +79,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--mode {mode!r} is not one of {MODES}")
     if args.batch_size < 1 or args.repeats < 1:
         parser.error("--batch_size and --repeats must be >= 1")
+    if args.image_size < 1 or args.min_run_seconds < 0 or args.loop_log_every < 1:
+        parser.error("--image_size and --loop_log_every must be >= 1, --min_run_seconds >= 0")
+    if args.compare == "pytorch" and importlib.util.find_spec("torch") is None:
+        parser.error("--compare pytorch needs PyTorch, which is not installed (pip install torch)")
     return args
 
 
@@ -126,4 +134,4 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("benchmark", main, debug="--debug" in sys.argv))

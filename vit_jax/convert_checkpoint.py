@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vit_jax.checkpoints.convert import convert
 from vit_jax.checkpoints.formats.detect import FORMATS
+from vit_jax.common.errors import run_command
 from vit_jax.models import MODEL_NAMES
 
 
@@ -49,14 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep_head", action="store_true", help="keep the original head")
     parser.add_argument("--format", choices=FORMATS, help="skip detection")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (1 with a message on bad input)."""
+    """Command-line entry point; returns the exit status (1 with one line on bad input)."""
     args = build_parser().parse_args(argv)
-    try:
-        convert(
+    return run_command(
+        "convert_checkpoint",
+        lambda: convert(
             input=args.input,
             model=args.model,
             output=args.output,
@@ -65,11 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             keep_head=args.keep_head,
             format=args.format,
             overwrite=args.overwrite,
-        )
-    except (ValueError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        ),
+        debug=args.debug,
+    )
 
 
 if __name__ == "__main__":

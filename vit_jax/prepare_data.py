@@ -9,14 +9,19 @@ The source folder is only read.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
+from vit_jax.common.errors import run_command
 from vit_jax.data.prepare import DATASETS, default_name, prepare
 from vit_jax.data.split_report import SKIPPED_FILE, format_report
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (1 with one line on bad input)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m vit_jax.prepare_data", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--source_dir", required=True, help="folder with one sub-folder per class")
     parser.add_argument("--data_dir", required=True, help="where the prepared files are written")
@@ -27,7 +32,12 @@ def main(argv: list[str] | None = None) -> None:
         help=f"skip unreadable files, listing them in {SKIPPED_FILE} in the prepared folder",
     )
     parser.add_argument("--overwrite", action="store_true", help="re-prepare if already there")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     args = parser.parse_args(argv)
+    return run_command("prepare_data", lambda: _prepare(args), debug=args.debug)
+
+
+def _prepare(args: argparse.Namespace) -> None:
     directory, report = prepare(
         dataset=args.dataset,
         source_dir=args.source_dir,
@@ -45,4 +55,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

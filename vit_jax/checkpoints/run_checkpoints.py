@@ -4,9 +4,17 @@ Each checkpoint holds three items: 'state' (the TrainState), 'data' (the grain t
 one file per process, through grain's Orbax handler) and 'progress' (JSON: history and counters
 kept on the host). Saving is asynchronous; Orbax writes into a temporary folder and renames it
 when complete, so a run killed during a save resumes from the previous checkpoint. Kept: the
-latest `keep` checkpoints and the one with the best validation accuracy.
+latest `keep` checkpoints (so always the final one) and the one with the best validation
+accuracy, also across any number of resumptions (each checkpoint's metrics are saved with it and
+read back by the next run). A checkpoint that cannot be restored (truncated or missing files,
+garbled JSON) is reported, moved to `damaged/` beside the checkpoints, and the next older one is
+used.
 """
 
+import logging
+import shutil
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +23,25 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from vit_jax.common.errors import UserError
+
 BEST_METRIC = "val_accuracy"
+DAMAGED_DIR = "damaged"
+
+
+class NoIntactCheckpointError(UserError):
+    """Every checkpoint of a run failed to restore."""
+
+
+class _QuietNoMetrics(logging.Filter):
+    """Orbax warns at every save without metrics when it tracks a metric; only epoch ends have
+    one (by design), so the warning says nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "did not provide metrics" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_QuietNoMetrics())
 
 
 def create_manager(*, directory: Path, keep: int) -> ocp.CheckpointManager:
@@ -29,7 +55,14 @@ def create_manager(*, directory: Path, keep: int) -> ocp.CheckpointManager:
             ),
         ]
     )
-    options = ocp.CheckpointManagerOptions(preservation_policy=policy, cleanup_tmp_directories=True)
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=policy,
+        cleanup_tmp_directories=True,
+        # best_fn makes Orbax save each checkpoint's metrics and read them back when a run is
+        # resumed; without it a resumed manager knows no metric and deletes the best checkpoint.
+        best_fn=lambda metrics: metrics[BEST_METRIC],
+        keep_checkpoints_without_metrics=True,
+    )
     return ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
 
@@ -79,3 +112,67 @@ def restore(
         ),
     )
     return restored.state
+
+
+def restore_latest_intact(
+    *,
+    manager: ocp.CheckpointManager,
+    state: Any,
+    data_iterator: grain.DataLoaderIterator,
+    check_progress: Callable[[dict], None],
+) -> tuple[int, dict, Any] | None:
+    """(step, progress, state) of the newest checkpoint that restores, or None when there is
+    none. `check_progress(progress)` may refuse the run (its error propagates) before the state
+    is read. Checkpoints newer than the one used are reported and moved to damaged/ (kept, so
+    nothing is lost); NoIntactCheckpointError when none restores."""
+    directory = Path(manager.directory)
+    failures = []
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            progress = restore_progress(manager=manager, step=step)
+        except Exception as error:  # damage shows as OSError, JSON, Orbax or tensorstore errors
+            failures.append((step, error))
+            continue
+        check_progress(progress)
+        try:
+            restored = restore(manager=manager, step=step, state=state, data_iterator=data_iterator)
+        except Exception as error:  # as above
+            failures.append((step, error))
+            continue
+        _set_aside(manager=manager, steps=[s for s, _ in failures])
+        for failed, error in failures:
+            print(
+                f"warning: checkpoint {failed} in {directory} cannot be restored "
+                f"({_reason(error)}); moved to {directory / DAMAGED_DIR}, resuming from step "
+                f"{step}",
+                file=sys.stderr,
+            )
+        return step, progress, restored
+    if failures:
+        reasons = "; ".join(f"step {step}: {_reason(error)}" for step, error in failures)
+        raise NoIntactCheckpointError(
+            f"no checkpoint in {directory} can be restored ({reasons}); move {directory} "
+            "elsewhere (or delete it) to start the run again"
+        )
+    return None
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+
+
+def _set_aside(*, manager: ocp.CheckpointManager, steps: list[int]) -> None:
+    """Moves checkpoints `steps` into DAMAGED_DIR (process 0) and lets the manager forget them."""
+    if not steps:
+        return
+    if jax.process_index() == 0:
+        damaged = Path(manager.directory) / DAMAGED_DIR
+        damaged.mkdir(exist_ok=True)
+        for step in steps:
+            target = damaged / str(step)
+            if target.exists():
+                shutil.rmtree(target)
+            (Path(manager.directory) / str(step)).rename(target)
+    ocp.multihost.sync_global_processes("vit_jax:set_aside_damaged_checkpoints")
+    manager.reload()

@@ -31,8 +31,9 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def class_names(self) -> list[str]:
         raise NotImplementedError
 
-    def source_folders(self, dl_manager) -> tuple[Path, list[str]]:
-        """(root, class folder names in label order) of the directory to prepare."""
+    def source_folders(self, manual_dir: Path) -> tuple[Path, list[str]]:
+        """(root, class folder names in label order) of the directory to prepare from
+        `manual_dir` (the --source_dir)."""
         raise NotImplementedError
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -50,7 +51,7 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         )
 
     def _split_generators(self, dl_manager):
-        root, class_folders = self.source_folders(dl_manager)
+        root, class_folders = self.source_folders(Path(dl_manager.manual_dir))
         scan = scan_class_folders(root=root, class_folders=class_folders)
         if scan.unreadable and not self._skip_bad_images:
             raise unreadable_error(unreadable=scan.unreadable)
@@ -61,8 +62,14 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         by_split = {split: [] for split in SPLITS}
         for image in scan.images:
             by_split[split_of(digest=image.digest)].append(image)
-        # TFDS cannot write an empty split: a split no image hashes into is left out.
-        return {split: self._generate_examples(imgs) for split, imgs in by_split.items() if imgs}
+        empty = [split for split, images in by_split.items() if not images]
+        if empty:
+            counts = ", ".join(f"{split} {len(images)}" for split, images in by_split.items())
+            raise ValueError(
+                f"{root}: no image falls into the {' and '.join(empty)} split ({counts} images "
+                "by content hash, 70/15/15); add images (a few dozen give every split some)"
+            )
+        return {split: self._generate_examples(imgs) for split, imgs in by_split.items()}
 
     def _generate_examples(self, images: list[ImageFile]):
         for image in images:

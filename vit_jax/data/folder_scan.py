@@ -3,13 +3,17 @@
 The source folder is only read, never modified. RGB JPEG and PNG files are stored byte for
 byte; every other readable image (grayscale, CMYK, RGBA, palette, other formats) is converted
 with PIL's `convert("RGB")` (alpha is dropped) and stored losslessly as PNG. Files PIL cannot
-decode (empty, truncated, not an image, beyond PIL's decompression-bomb limit) are collected
-with the reason, so that all of them can be reported at once.
+decode (empty, truncated, not an image, larger than MAX_FILE_BYTES, beyond PIL's
+decompression-bomb limit) are collected with the reason, so that all of them can be reported at
+once. Only regular files are opened: named pipes, sockets, devices and links to them are listed
+as ignored (opening a pipe would wait forever, reading a device would not end).
 """
 
 import dataclasses
+import hashlib
 import io
 import os
+import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +23,14 @@ from PIL import Image
 from vit_jax.data.splits import content_digest
 
 STORED_AS_IS = ("JPEG", "PNG")
+# No image file is read past this size (the real images are ~5 KB; a 50 MP PNG is ~150 MB).
+MAX_FILE_BYTES = 256 * 2**20
+FILE_KINDS = {
+    stat.S_ISFIFO: "named pipe",
+    stat.S_ISSOCK: "socket",
+    stat.S_ISCHR: "character device",
+    stat.S_ISBLK: "block device",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +46,8 @@ class ImageFile:
 class FolderScan:
     images: list[ImageFile]
     unreadable: list[tuple[str, str]]  # (path, reason)
-    ignored: list[str]  # stray top-level files, hidden files, folders inside class folders
+    ignored: list[str]  # stray top-level files, hidden files, folders, non-regular files
+    source_fingerprint: str  # of every entry's path, size and modification time
 
 
 class UnreadableImagesError(ValueError):
@@ -50,11 +63,15 @@ def find_class_folders(*, root: Path) -> list[str]:
         raise ValueError(
             f"No class folders in {root}: expected one sub-folder of images per class."
         )
+    if len(names) < 2:
+        raise ValueError(
+            f"Only one class folder ({names[0]}) in {root}: a classifier needs at least two."
+        )
     return names
 
 
 def scan_class_folders(*, root: Path, class_folders: Sequence[str]) -> FolderScan:
-    """Decodes every file of `root/<class_folders[i]>/` (label i) and hashes its bytes."""
+    """Decodes every regular file of `root/<class_folders[i]>/` (label i) and hashes its bytes."""
     missing = [str(root / name) for name in class_folders if not (root / name).is_dir()]
     if missing:
         raise FileNotFoundError(f"Missing class folder(s): {', '.join(missing)}")
@@ -63,9 +80,13 @@ def scan_class_folders(*, root: Path, class_folders: Sequence[str]) -> FolderSca
     )
     candidates, empty = [], []
     for label, name in enumerate(class_folders):
-        entries = sorted((root / name).iterdir())
-        ignored += [str(p.relative_to(root)) for p in entries if _is_ignored(p)]
-        files = [(p, label) for p in entries if not _is_ignored(p)]
+        files = []
+        for path in sorted((root / name).iterdir()):
+            reason = _ignore_reason(path)
+            if reason is not None:
+                ignored.append(f"{path.relative_to(root)}{reason}")
+            else:
+                files.append((path, label))
         if not files:
             empty.append(str(root / name))
         candidates += files
@@ -83,7 +104,26 @@ def scan_class_folders(*, root: Path, class_folders: Sequence[str]) -> FolderSca
         else:
             name = str(path.relative_to(root))
             images.append(ImageFile(path, name, label, digest, stored_as_is))
-    return FolderScan(images=images, unreadable=unreadable, ignored=ignored)
+    return FolderScan(
+        images=images,
+        unreadable=unreadable,
+        ignored=ignored,
+        source_fingerprint=source_fingerprint(root=root, class_folders=class_folders),
+    )
+
+
+def source_fingerprint(*, root: Path, class_folders: Sequence[str]) -> str:
+    """SHA-256 of the path, size and modification time of every entry of `root` and of its class
+    folders, without reading any file: changes when a file is added, removed or rewritten."""
+    entries = [*root.iterdir()] + [p for name in class_folders for p in (root / name).iterdir()]
+    sha = hashlib.sha256()
+    for path in sorted(entries):
+        try:
+            info = path.stat()
+            sha.update(f"{path.relative_to(root)}\t{info.st_size}\t{info.st_mtime_ns}\n".encode())
+        except OSError:  # a broken link
+            sha.update(f"{path.relative_to(root)}\tbroken\n".encode())
+    return sha.hexdigest()
 
 
 def unreadable_error(*, unreadable: Sequence[tuple[str, str]]) -> UnreadableImagesError:
@@ -109,14 +149,30 @@ def rgb_bytes(*, image: ImageFile) -> bytes:
     return buffer.getvalue()
 
 
-def _is_ignored(path: Path) -> bool:
-    return path.name.startswith(".") or path.is_dir()
+def _ignore_reason(path: Path) -> str | None:
+    """None for a regular file to read; otherwise what is shown after its name in the list of
+    ignored entries ('' for hidden files and folders)."""
+    if path.name.startswith("."):
+        return ""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return " (broken link)"
+    if stat.S_ISDIR(mode):
+        return ""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((kind for test, kind in FILE_KINDS.items() if test(mode)), "special file")
+    return f" (not a regular file: {kind})"
 
 
 def _inspect(path: Path) -> tuple[str, bool, str | None]:
     """(digest, stored_as_is, problem); problem is None for a decodable image."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            return "", False, f"larger than {MAX_FILE_BYTES // 2**20} MiB"
         if not data:
             return "", False, "empty file (0 bytes)"
         with Image.open(io.BytesIO(data)) as decoded:

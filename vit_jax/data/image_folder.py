@@ -19,6 +19,8 @@ NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 class ImageFolder(ClassFolderBuilder):
     """Images from a class-per-folder directory (one sub-folder of images per class)."""
 
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "The folder of class sub-folders, given as --source_dir."
+
     def __init__(self, *, name: str, source_dir: str | Path, **kwargs):
         if not NAME_PATTERN.fullmatch(name):
             raise ValueError(
@@ -32,5 +34,5 @@ class ImageFolder(ClassFolderBuilder):
     def class_names(self) -> list[str]:
         return self._class_folders
 
-    def source_folders(self, dl_manager) -> tuple[Path, list[str]]:
+    def source_folders(self, manual_dir: Path) -> tuple[Path, list[str]]:
         return self._source_dir, self._class_folders

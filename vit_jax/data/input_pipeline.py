@@ -9,6 +9,7 @@ batches with records of mask 0 so that every process gets the same number of bat
 """
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from absl import flags
 from vit_jax.data.digits import CLASS_NAMES as DIGITS_CLASS_NAMES
 from vit_jax.data.digits import digits_split
 from vit_jax.data.preprocessing import Preprocess, parse_preprocessing
+from vit_jax.data.split_report import read_report
 from vit_jax.data.splits import SPLITS
 
 PADDING_IMAGE = np.zeros((1, 1, 3), np.uint8)
@@ -119,6 +121,27 @@ class PaddedSource:
             record = self.source[index]
             return {"image": record["image"], "label": record["label"], "mask": 1.0}
         return {"image": PADDING_IMAGE, "label": 0, "mask": 0.0}
+
+
+def fingerprint(*, dataset: str, data_dir: str | None) -> str:
+    """SHA-256 naming the content of a dataset: equal exactly when the same images (bytes,
+    labels, splits) are read. For prepared datasets it is the one recorded at preparation
+    (split_report.json); preparations without one hash their record files."""
+    sha = hashlib.sha256()
+    if dataset == "digits":
+        for split in SPLITS:
+            for record in digits_split(split=split):
+                sha.update(split.encode() + bytes([record["label"]]) + record["image"].tobytes())
+        return sha.hexdigest()
+    prepared = Path(data_dir, _tfds_name(dataset, data_dir))
+    folder = sorted(prepared.glob("*/dataset_info.json"))[-1].parent
+    recorded = read_report(directory=folder).get("content_fingerprint")
+    if recorded:
+        return recorded
+    for path in sorted(folder.glob("*.array_record*")):
+        with open(path, "rb") as file:
+            sha.update(hashlib.file_digest(file, "sha256").digest())
+    return sha.hexdigest()
 
 
 def prepare_command(*, dataset: str, data_dir: str | None) -> str:

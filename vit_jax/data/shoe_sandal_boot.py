@@ -22,8 +22,8 @@ class ShoeSandalBoot(ClassFolderBuilder):
     def class_names(self) -> list[str]:
         return list(CLASS_NAMES)
 
-    def source_folders(self, dl_manager) -> tuple[Path, list[str]]:
-        root = Path(dl_manager.manual_dir)
+    def source_folders(self, manual_dir: Path) -> tuple[Path, list[str]]:
+        root = manual_dir
         if (root / KAGGLE_FOLDER).is_dir():
             root = root / KAGGLE_FOLDER
         return root, list(CLASS_FOLDERS)

@@ -1,9 +1,11 @@
 """The preparation report written next to the prepared data: split counts, duplicates, skips."""
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from vit_jax.common import files
 from vit_jax.data.folder_scan import FolderScan
 from vit_jax.data.splits import SPLITS, duplicate_groups, split_of
 
@@ -18,6 +20,8 @@ def build_report(*, source_dir: Path, class_names: Sequence[str], scan: FolderSc
         counts[split_of(digest=image.digest)][class_names[image.label]] += 1
     named_digests = ((image.name, image.digest) for image in scan.images)
     return {
+        "source_fingerprint": scan.source_fingerprint,
+        "content_fingerprint": content_fingerprint(scan=scan),
         "source_dir": str(source_dir),
         "class_names": list(class_names),
         "split_counts": counts,
@@ -27,13 +31,22 @@ def build_report(*, source_dir: Path, class_names: Sequence[str], scan: FolderSc
     }
 
 
+def content_fingerprint(*, scan: FolderScan) -> str:
+    """SHA-256 over every stored image's name, label and content digest: equal for two
+    preparations exactly when they hold the same examples in the same splits."""
+    sha = hashlib.sha256()
+    for image in sorted(scan.images, key=lambda image: image.name):
+        sha.update(f"{image.name}\t{image.label}\t{image.digest}\n".encode())
+    return sha.hexdigest()
+
+
 def write_report(*, directory: Path, report: dict, skip_bad_images: bool) -> None:
     """Writes REPORT_FILE, and SKIPPED_FILE (one path a line) when bad images are skipped."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    files.write_text(directory / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     if skip_bad_images:
         skipped = "".join(f"{item['path']}\n" for item in report["skipped"])
-        (directory / SKIPPED_FILE).write_text(skipped)
+        files.write_text(directory / SKIPPED_FILE, skipped)
 
 
 def read_report(*, directory: Path) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from vit_jax.common import files
 from vit_jax.reporting.markdown import as_float
 
 
@@ -28,7 +29,8 @@ def plot_validation_curves(*, histories: dict[str, list[dict]], path: Path) -> P
         axes.grid(alpha=0.3)
         axes.legend()
         axes.xaxis.get_major_locator().set_params(integer=True)
-    figure.savefig(path, dpi=120)
+    with files.replacing(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     return path
 
 
@@ -49,5 +51,6 @@ def plot_runtime(
     axes.set_ylabel("training time (s)")
     axes.margins(y=0.15)
     axes.grid(axis="y", alpha=0.3)
-    figure.savefig(path, dpi=120)
+    with files.replacing(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     return path

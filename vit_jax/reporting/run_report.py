@@ -5,10 +5,11 @@ matrices, history) and, when it trained, val_curves.png and runtime.png.
 import json
 from pathlib import Path
 
+from vit_jax.common import files
+from vit_jax.common.json_values import to_json_compatible
 from vit_jax.reporting.markdown import as_float, number, percent, scientific, table
 from vit_jax.reporting.plots import plot_runtime, plot_validation_curves
 from vit_jax.reporting.results import check_mode, check_results
-from vit_jax.reporting.writer import to_json_compatible
 
 
 def _run_markdown(*, report: dict, plots: list[Path]) -> str:
@@ -123,7 +124,7 @@ def write_run_report(
         where="run report",
     )
     json_path = workdir / "results.json"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    files.write_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
     plots = []
     if report["history"]:
         plots.append(
@@ -141,5 +142,5 @@ def write_run_report(
             )
         )
     markdown_path = workdir / "results.md"
-    markdown_path.write_text(_run_markdown(report=report, plots=plots))
+    files.write_text(markdown_path, _run_markdown(report=report, plots=plots))
     return [json_path, markdown_path, *plots]

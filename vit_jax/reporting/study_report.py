@@ -5,6 +5,7 @@ and 2 (fine-tuned), its Figure 2 (validation curves) and the training runtime pe
 import json
 from pathlib import Path
 
+from vit_jax.common import files
 from vit_jax.reporting.markdown import percent, table
 from vit_jax.reporting.plots import plot_runtime, plot_validation_curves
 from vit_jax.reporting.results import NOT_RUN, check_mode
@@ -132,5 +133,5 @@ def write_study_report(*, workdir: str | Path, cells: list[dict]) -> list[Path]:
         "".join(f"- {c['model']} {c['mode']}: {c['results_path']}\n" for c in cells),
     ]
     report_path = workdir / "report.md"
-    report_path.write_text("\n".join(parts))
+    files.write_text(report_path, "\n".join(parts))
     return [report_path, *plots]

@@ -4,35 +4,13 @@ TensorBoard event files are written with tensorboardX, so no TensorFlow is neede
 """
 
 import json
-import os
 import time
 from pathlib import Path
 
-import numpy as np
 from tensorboardX import SummaryWriter
 
-
-def to_json_compatible(value: object, *, where: str) -> object:
-    """Returns `value` with numpy/JAX arrays and scalars, tuples and paths turned into JSON types.
-
-    `where` names the value in error messages (e.g. "metrics['loss']").
-    """
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dict):
-        converted = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where} has a non-string key {key!r}")
-            converted[key] = to_json_compatible(item, where=f"{where}[{key!r}]")
-        return converted
-    if isinstance(value, list | tuple):
-        return [to_json_compatible(item, where=f"{where}[{i}]") for i, item in enumerate(value)]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.generic) or hasattr(value, "__array__"):
-        return np.asarray(value).tolist()
-    raise TypeError(f"{where} has type {type(value).__name__}, which cannot be written as JSON")
+from vit_jax.common import files
+from vit_jax.common.json_values import to_json_compatible
 
 
 def _truncate_jsonl(*, path: Path, last_step: int | None) -> None:
@@ -56,9 +34,7 @@ def _truncate_jsonl(*, path: Path, last_step: int | None) -> None:
                 raise ValueError(f"{path}:{number} is not a metrics line with a step") from error
             if step <= last_step:
                 kept.append(line + "\n")
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(kept))
-    os.replace(temporary, path)
+    files.write_text(path, "".join(kept))
 
 
 class MetricWriter:
@@ -96,7 +72,7 @@ class MetricWriter:
         record = to_json_compatible(
             {"step": int(step), "split": split, **metrics}, where=f"metrics of split {split!r}"
         )
-        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.write(json.dumps(record, allow_nan=False) + "\n")
         self._jsonl.flush()
         for name, value in record.items():
             is_scalar = isinstance(value, int | float) and not isinstance(value, bool)

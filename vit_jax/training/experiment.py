@@ -19,18 +19,9 @@ from flax import traverse_util
 from vit_jax import checkpoints, models
 from vit_jax.data import input_pipeline
 from vit_jax.reporting import footwear
-from vit_jax.training.optim import OPTIMIZERS, SCHEDULES
+from vit_jax.training.config_checks import ConfigError, check_config
 from vit_jax.training.parallel import DATA_AXIS
-from vit_jax.training.train_state import HEAD_INITS, init_head
-
-MODES = ("finetune", "zeroshot")
-INITS = ("checkpoint", "scratch")
-HEADS = ("new", "imagenet1k")
-DTYPES = ("float32", "bfloat16")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the field."""
+from vit_jax.training.train_state import init_head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,83 +42,17 @@ class Experiment:
         return self.info.split_sizes["train"] // self.recipe.batch_size
 
 
-def _choice(config: ml_collections.ConfigDict, field: str, valid: tuple) -> None:
-    value = config
-    for part in field.split("."):
-        value = value[part]
-    if value not in valid:
-        raise ConfigError(f"config.{field}={value!r} is not one of {valid}")
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-    """Rejects values that cannot work (needs no data, checkpoint or compute)."""
-    for field, valid in (
-        ("mode", MODES),
-        ("init", INITS),
-        ("head", HEADS),
-        ("dtype", DTYPES),
-        ("recipe", tuple(config.recipes)),
-        ("model", models.MODEL_NAMES),
-    ):
-        _choice(config, field, valid)
-    recipe_field = f"recipes.{config.recipe}"
-    for field, valid in (
-        ("optimizer", OPTIMIZERS),
-        ("schedule", SCHEDULES),
-        ("head_init", HEAD_INITS),
-    ):
-        _choice(config, f"{recipe_field}.{field}", valid)
-    recipe = config.recipes[config.recipe]
-    if recipe.batch_size % recipe.grad_accum_steps:
-        raise ConfigError(
-            f"config.{recipe_field}.batch_size={recipe.batch_size} is not divisible by "
-            f"grad_accum_steps={recipe.grad_accum_steps}"
-        )
-    devices = jax.device_count()
-    for field, size in (
-        (
-            f"{recipe_field}.batch_size / grad_accum_steps",
-            recipe.batch_size // recipe.grad_accum_steps,
-        ),
-        ("eval_batch_size", config.eval_batch_size),
-    ):
-        if size % devices:
-            raise ConfigError(
-                f"config.{field}={size} is not divisible by the {devices} devices "
-                f"({jax.process_count()} process(es)); data parallelism splits every batch evenly"
-            )
-    if config.mode == "finetune" and config.num_epochs < 1:
-        raise ConfigError(f"config.num_epochs={config.num_epochs} must be >= 1 for fine-tuning")
-    if config.mode == "zeroshot" and config.init == "scratch":
-        raise ConfigError(
-            "config.mode='zeroshot' evaluates a pre-trained model; it needs init='checkpoint'"
-        )
-    if config.head == "imagenet1k" and (config.mode, config.init) != ("zeroshot", "checkpoint"):
-        raise ConfigError(
-            "config.head='imagenet1k' (the checkpoint's ImageNet-1k head pooled onto the dataset's "
-            "classes) needs mode='zeroshot' and init='checkpoint'"
-        )
-    architecture = models.get_config(config.model)
-    if "patches" in architecture:
-        patches = config.model_overrides.get("patches", architecture.patches)
-        if config.image_size[0] % patches[0] or config.image_size[1] % patches[1]:
-            raise ConfigError(
-                f"config.image_size={tuple(config.image_size)} is not divisible by the patch size "
-                f"{tuple(patches)} of {config.model}"
-            )
-    for field in ("log_every_steps", "checkpoint_every_steps", "eval_every_steps"):
-        if config[field] < 0:
-            raise ConfigError(f"config.{field}={config[field]} must be >= 0 (0 turns it off)")
-    if config.log_every_steps == 0:
-        raise ConfigError("config.log_every_steps must be >= 1")
-
-
 def _check_dataset(config: ml_collections.ConfigDict) -> input_pipeline.DatasetInfo:
     info = input_pipeline.get_info(dataset=config.dataset, data_dir=config.data_dir)
     if config.num_classes is not None and config.num_classes != info.num_classes:
         raise ConfigError(
             f"config.num_classes={config.num_classes} but dataset {config.dataset!r} has "
             f"{info.num_classes} classes {list(info.class_names)}"
+        )
+    if info.num_classes < 2:
+        raise ConfigError(
+            f"dataset {config.dataset!r} has {info.num_classes} class {list(info.class_names)}; "
+            "a classifier needs at least two"
         )
     recipe = config.recipes[config.recipe]
     if config.mode == "finetune" and info.split_sizes["train"] < recipe.batch_size:

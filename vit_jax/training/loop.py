@@ -10,6 +10,7 @@ Steps are counted in optimizer updates of `recipe.batch_size` examples; with gra
 each update runs `recipe.grad_accum_steps` compiled micro-batch steps on slices of one loaded batch.
 """
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from vit_jax.checkpoints import run_checkpoints
+from vit_jax.common.workdir_lock import WorkdirLock
 from vit_jax.data import input_pipeline
 from vit_jax.reporting import run_report
 from vit_jax.reporting.writer import MetricWriter
@@ -30,10 +32,12 @@ from vit_jax.training import experiment, optim, parallel
 from vit_jax.training.evaluation import Evaluator
 from vit_jax.training.parallel import DATA_AXIS
 from vit_jax.training.progress import (
+    Interrupted,
     NonFiniteLossError,
     Progress,
     Window,
     check_same_config,
+    check_same_data,
     json_config,
 )
 from vit_jax.training.steps import make_train_step
@@ -101,15 +105,24 @@ def _finetune(
     manager = run_checkpoints.create_manager(
         directory=workdir / "checkpoints", keep=config.keep_checkpoints
     )
-    progress = Progress(config=json_config(config))
-    latest = manager.latest_step()
-    if latest is not None:
-        saved = run_checkpoints.restore_progress(manager=manager, step=latest)
+    progress = Progress(
+        config=json_config(config),
+        dataset_fingerprint=input_pipeline.fingerprint(
+            dataset=config.dataset, data_dir=config.data_dir
+        ),
+    )
+
+    def check_progress(saved: dict) -> None:
         check_same_config(saved=saved["config"], current=progress.config, workdir=workdir)
+        check_same_data(saved=saved, current=progress, dataset=config.dataset, workdir=workdir)
+
+    resumed = run_checkpoints.restore_latest_intact(
+        manager=manager, state=state, data_iterator=train_iter, check_progress=check_progress
+    )
+    latest = None
+    if resumed is not None:
+        latest, saved, state = resumed
         progress = Progress(**saved)
-        state = run_checkpoints.restore(
-            manager=manager, step=latest, state=state, data_iterator=train_iter
-        )
     writer = MetricWriter(workdir=workdir, resume_step=latest) if chief else None
     bar = tqdm(
         total=total_steps,
@@ -119,6 +132,7 @@ def _finetune(
         dynamic_ncols=True,
     )
     window = Window(first_step=progress.step + 1)
+    step = progress.step
     try:
         for step in range(progress.step + 1, total_steps + 1):
             for micro_batch in _micro_batches(next(train_iter), recipe.grad_accum_steps):
@@ -179,6 +193,13 @@ def _finetune(
                 window.start = time.perf_counter()
             if on_step:
                 on_step(step)
+    except KeyboardInterrupt:
+        manager.wait_until_finished()
+        resume = manager.latest_step() or 0
+        raise Interrupted(
+            f"interrupted at step {step} of {total_steps}; run the same command again to resume "
+            f"from step {resume}" + (" (its last checkpoint)" if resume else "")
+        ) from None
     finally:
         bar.close()
         manager.wait_until_finished()
@@ -203,6 +224,20 @@ def train_and_evaluate(
     is called after each training step once its checkpoint (if any) has been started."""
     workdir = Path(workdir)
     exp = experiment.build(config)
+    chief = jax.process_index() == 0
+    with WorkdirLock(workdir=workdir) if chief else contextlib.nullcontext() as lock:
+        if lock and lock.taken_over:
+            print(f"{workdir}: took over the lock of a run that is gone ({lock.taken_over})")
+        return _run(config=config, exp=exp, workdir=workdir, on_step=on_step)
+
+
+def _run(
+    *,
+    config: ml_collections.ConfigDict,
+    exp: experiment.Experiment,
+    workdir: Path,
+    on_step: Callable[[int], None] | None,
+) -> dict:
     mesh = parallel.create_mesh()
     evaluator = Evaluator(config=config, exp=exp, mesh=mesh)
     chief = jax.process_index() == 0

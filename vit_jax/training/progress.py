@@ -12,16 +12,22 @@ import jax
 import ml_collections
 import numpy as np
 
-from vit_jax.reporting.writer import to_json_compatible
-from vit_jax.training.experiment import ConfigError
+from vit_jax.common.errors import UserError
+from vit_jax.common.json_values import to_json_compatible
+from vit_jax.training.config_checks import ConfigError
 
 # Config fields that may differ between a run and its resumption (and between its processes).
 # Not worker_count or num_processes: they change how grain composes and shards the batches.
 RUNTIME_FIELDS = ("coordinator_address", "process_id", "progress_bar")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError):
     """The training loss or gradient norm became NaN or infinite."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the run; the message says the step reached and where a re-run
+    resumes."""
 
 
 @dataclasses.dataclass
@@ -29,6 +35,7 @@ class Progress:
     """Host-side state of a run, saved as JSON with every checkpoint."""
 
     config: dict
+    dataset_fingerprint: str | None = None
     step: int = 0
     history: list[dict] = dataclasses.field(default_factory=list)
     epoch_loss_sum: float = 0.0
@@ -103,4 +110,15 @@ def check_same_config(*, saved: dict, current: dict, workdir: Path) -> None:
             f"{workdir} holds a run with another config (config.{field}: saved "
             f"{saved.get(field)!r}, now {current.get(field)!r}); resume it with the same config "
             "or choose another --workdir"
+        )
+
+
+def check_same_data(*, saved: dict, current: Progress, dataset: str, workdir: Path) -> None:
+    """Refuses to resume a run on data other than the data it started on."""
+    before, now = saved.get("dataset_fingerprint"), current.dataset_fingerprint
+    if before != now:
+        raise ConfigError(
+            f"{workdir} holds a run on other data: dataset {dataset!r} has changed since the run "
+            f"started (content fingerprint then {str(before)[:12]}, now {str(now)[:12]}); resume "
+            "it on the data it started with, or choose another --workdir"
         )

@@ -2,13 +2,15 @@
 the workdir, then the study report beside the published numbers.
 """
 
+import contextlib
 from pathlib import Path
 
 import jax
 import ml_collections
 
+from vit_jax.common.workdir_lock import WorkdirLock
 from vit_jax.reporting import study_report
-from vit_jax.training import experiment
+from vit_jax.training.config_checks import check_config
 from vit_jax.training.loop import train_and_evaluate
 
 
@@ -17,7 +19,13 @@ def run_study(*, config: ml_collections.ConfigDict, workdir: str | Path) -> None
     Every cell's config is checked before the first one starts."""
     workdir = Path(workdir)
     for cell in config.cells.values():
-        experiment.check_config(cell)
+        check_config(cell)
+    chief = jax.process_index() == 0
+    with WorkdirLock(workdir=workdir) if chief else contextlib.nullcontext():
+        _run_cells(config=config, workdir=workdir)
+
+
+def _run_cells(*, config: ml_collections.ConfigDict, workdir: Path) -> None:
     cells = []
     for name, cell in config.cells.items():
         train_and_evaluate(config=cell, workdir=workdir / name)

@@ -74,10 +74,10 @@ def read_torch(path: Path) -> dict[str, np.ndarray]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         found = sorted(state)[:10] if isinstance(state, dict) else type(state).__name__
         raise ConversionError(f"{path} does not hold a state dict of tensors (found {found})")
-    return {
-        key: (t.float() if t.is_floating_point() and t.dtype != torch.float32 else t).numpy()
-        for key, t in state.items()
-    }
+    # numpy has no bfloat16: half-precision tensors become float32 (exactly); float64 stays, so
+    # that values beyond float32's range are reported by name (source.as_float32).
+    half = (torch.float16, torch.bfloat16)
+    return {key: (t.float() if t.dtype in half else t).numpy() for key, t in state.items()}
 
 
 _READERS = {"npz": read_npz, "safetensors": read_safetensors, "torch": read_torch}

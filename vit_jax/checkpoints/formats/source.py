@@ -32,10 +32,24 @@ class SourceCheckpoint:
 
 
 def as_float32(*, array: np.ndarray, key: str, file: Path) -> np.ndarray:
-    """`array` as float32 (a no-copy view when it already is); other floats are cast exactly."""
+    """`array` as float32 (a no-copy view when it already is; other floats are rounded).
+    Refuses NaN and infinite values, and values beyond float32's range, naming the array."""
     if not np.issubdtype(array.dtype, np.floating):
         raise ConversionError(f"{file}: {key!r} has dtype {array.dtype}, expected floating point")
-    return np.asarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        converted = np.asarray(array, dtype=np.float32)
+    finite = np.isfinite(converted)
+    if not finite.all():
+        if np.isfinite(array).all():
+            raise ConversionError(
+                f"{file}: {key!r} has values beyond float32's range (largest magnitude "
+                f"{float(np.abs(array).max()):.3g}); the weights cannot be used in float32"
+            )
+        raise ConversionError(
+            f"{file}: {key!r} holds {int(finite.size - finite.sum())} NaN or infinite value(s); "
+            "the checkpoint is damaged (download it again)"
+        )
+    return converted
 
 
 def collect(

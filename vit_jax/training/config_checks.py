@@ -1,0 +1,119 @@
+"""Config checks: every value that cannot work is rejected before any data, checkpoint or
+compute is touched, with a ConfigError naming the field and the value (configs/common.py
+describes the fields).
+"""
+
+import jax
+import ml_collections
+
+from vit_jax import models
+from vit_jax.training.optim import OPTIMIZERS, SCHEDULES
+from vit_jax.training.train_state import HEAD_INITS
+
+MODES = ("finetune", "zeroshot")
+INITS = ("checkpoint", "scratch")
+HEADS = ("new", "imagenet1k")
+DTYPES = ("float32", "bfloat16")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the field."""
+
+
+def _choice(config: ml_collections.ConfigDict, field: str, valid: tuple) -> None:
+    value = config
+    for part in field.split("."):
+        value = value[part]
+    if value not in valid:
+        raise ConfigError(f"config.{field}={value!r} is not one of {valid}")
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Rejects values that cannot work (needs no data, checkpoint or compute)."""
+    for field, valid in (
+        ("mode", MODES),
+        ("init", INITS),
+        ("head", HEADS),
+        ("dtype", DTYPES),
+        ("recipe", tuple(config.recipes)),
+        ("model", models.MODEL_NAMES),
+    ):
+        _choice(config, field, valid)
+    recipe_field = f"recipes.{config.recipe}"
+    for field, valid in (
+        ("optimizer", OPTIMIZERS),
+        ("schedule", SCHEDULES),
+        ("head_init", HEAD_INITS),
+    ):
+        _choice(config, f"{recipe_field}.{field}", valid)
+    recipe = config.recipes[config.recipe]
+    _check_numbers(config, recipe_field=recipe_field)
+    if recipe.batch_size % recipe.grad_accum_steps:
+        raise ConfigError(
+            f"config.{recipe_field}.batch_size={recipe.batch_size} is not divisible by "
+            f"grad_accum_steps={recipe.grad_accum_steps}"
+        )
+    devices = jax.device_count()
+    for field, size in (
+        (
+            f"{recipe_field}.batch_size / grad_accum_steps",
+            recipe.batch_size // recipe.grad_accum_steps,
+        ),
+        ("eval_batch_size", config.eval_batch_size),
+    ):
+        if size % devices:
+            raise ConfigError(
+                f"config.{field}={size} is not divisible by the {devices} devices "
+                f"({jax.process_count()} process(es)); data parallelism splits every batch evenly"
+            )
+    if config.mode == "finetune" and config.num_epochs < 1:
+        raise ConfigError(f"config.num_epochs={config.num_epochs} must be >= 1 for fine-tuning")
+    if config.mode == "zeroshot" and config.init == "scratch":
+        raise ConfigError(
+            "config.mode='zeroshot' evaluates a pre-trained model; it needs init='checkpoint'"
+        )
+    if config.head == "imagenet1k" and (config.mode, config.init) != ("zeroshot", "checkpoint"):
+        raise ConfigError(
+            "config.head='imagenet1k' (the checkpoint's ImageNet-1k head pooled onto the dataset's "
+            "classes) needs mode='zeroshot' and init='checkpoint'"
+        )
+    architecture = models.get_config(config.model)
+    if "patches" in architecture:
+        patches = config.model_overrides.get("patches", architecture.patches)
+        if config.image_size[0] % patches[0] or config.image_size[1] % patches[1]:
+            raise ConfigError(
+                f"config.image_size={tuple(config.image_size)} is not divisible by the patch size "
+                f"{tuple(patches)} of {config.model}"
+            )
+    for field in ("log_every_steps", "checkpoint_every_steps", "eval_every_steps"):
+        if config[field] < 0:
+            raise ConfigError(f"config.{field}={config[field]} must be >= 0 (0 turns it off)")
+    if config.log_every_steps == 0:
+        raise ConfigError("config.log_every_steps must be >= 1")
+
+
+def _check_numbers(config: ml_collections.ConfigDict, *, recipe_field: str) -> None:
+    """Sizes, counts and rates that only make sense within bounds."""
+    recipe = config.recipes[config.recipe]
+    at_least = {
+        f"{recipe_field}.batch_size": (recipe.batch_size, 1),
+        f"{recipe_field}.grad_accum_steps": (recipe.grad_accum_steps, 1),
+        f"{recipe_field}.warmup_steps": (recipe.warmup_steps, 0),
+        "eval_batch_size": (config.eval_batch_size, 1),
+        "keep_checkpoints": (config.keep_checkpoints, 1),
+        "num_epochs": (config.num_epochs, 0),
+    }
+    if config.num_classes is not None:
+        at_least["num_classes"] = (config.num_classes, 2)
+    for field, (value, low) in at_least.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"config.{field}={value!r} must be an integer >= {low}")
+    if not recipe.learning_rate > 0:
+        raise ConfigError(
+            f"config.{recipe_field}.learning_rate={recipe.learning_rate!r} must be positive"
+        )
+    size = tuple(config.image_size)
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ConfigError(
+            f"config.image_size={size!r} must be two positive integers (height, width)"
+        )
