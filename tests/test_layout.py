@@ -18,6 +18,7 @@ MAY_IMPORT = {
     "checkpoints": {"common", "models"},
     "reporting": {"common", "data"},
     "training": {"common", "models", "kernels", "data", "checkpoints", "reporting"},
+    "inference": {"common", "models", "data", "checkpoints", "reporting"},
     "bench": {"common", "models", "kernels", "data", "checkpoints", "training"},
 }
 MAX_MODULE_LINES = 300

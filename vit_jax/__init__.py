@@ -12,6 +12,8 @@ Subpackages, one concern each (docs/ARCHITECTURE.md draws the whole picture); an
   reporting    -> common, data                 metrics, footwear pooling, metric writer, reports
   training     -> common, models, kernels, data, checkpoints, reporting
                                                config checks, steps, the loop, the study
+  inference    -> common, models, data, checkpoints, reporting
+                                               predictor, image files, evaluation of a checkpoint
   bench        -> common, models, kernels, data, checkpoints, training
                                                timing harness and the benchmarks
 

@@ -42,8 +42,13 @@ from vit_jax.bench.timing import (
     time_interleaved,
 )
 from vit_jax.common.errors import run_command
+from vit_jax.common.help import HelpFormatter
 from vit_jax.kernels import runtime
 
+EXAMPLES = """examples:
+  python -m vit_jax.benchmark --model ViT-B_16,ResNet-50 --mode infer,train --compare pytorch
+  python -m vit_jax.benchmark --model ViT-Ti_16 --mode loop --batch_size 16 --repeats 3
+"""
 MODES = ("infer", "train", "loop")
 DTYPES = ("float32", "bfloat16")
 COMPARE = ("none", "pytorch")
@@ -51,9 +56,14 @@ COMPARE = ("none", "pytorch")
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m vit_jax.benchmark", description=__doc__.split("\n")[0]
+        prog="python -m vit_jax.benchmark",
+        description=__doc__.split("\n")[0],
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--model", default="ViT-B_16", help="comma-separated model names")
+    parser.add_argument(
+        "--model", default="ViT-B_16", help="comma-separated, of " + ", ".join(models.MODEL_NAMES)
+    )
     parser.add_argument("--mode", default="infer", help=f"comma-separated, of {MODES}")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--image_size", type=int, default=224)

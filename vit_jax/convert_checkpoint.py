@@ -17,7 +17,15 @@ from pathlib import Path
 from vit_jax.checkpoints.convert import convert
 from vit_jax.checkpoints.formats.detect import FORMATS
 from vit_jax.common.errors import run_command
+from vit_jax.common.help import HelpFormatter
 from vit_jax.models import MODEL_NAMES
+
+EXAMPLES = """examples:
+  python -m vit_jax.convert_checkpoint --input ViT-B_16.npz --model ViT-B_16 \\
+      --output checkpoints/ViT-B_16 --num_classes 3
+  python -m vit_jax.convert_checkpoint --input resnet-50 --model ResNet-50 \\
+      --output checkpoints/ResNet-50_imagenet1k --keep_head
+"""
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -41,9 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.convert_checkpoint",
         description=__doc__.split("\n\n")[0],
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--input", required=True, type=Path, help="checkpoint file or HF folder")
-    parser.add_argument("--model", required=True, choices=MODEL_NAMES, metavar="NAME")
+    parser.add_argument(
+        "--model", required=True, choices=MODEL_NAMES, metavar="NAME", help=", ".join(MODEL_NAMES)
+    )
     parser.add_argument("--output", required=True, type=Path, help="checkpoint directory")
     parser.add_argument("--num_classes", type=positive_int, help="classes of the new zero head")
     parser.add_argument("--image_size", type=parse_image_size, help="H or H,W in pixels")

@@ -1,8 +1,7 @@
 """Prepares a dataset as TFDS array_record files; prints split counts and duplicate groups.
 
-  python -m vit_jax.prepare_data --dataset shoe_sandal_boot --source_dir PATH --data_dir DIR
-  python -m vit_jax.prepare_data --dataset image_folder --source_dir PATH --data_dir DIR \
-      [--name NAME] [--skip_bad_images]
+  python -m vit_jax.prepare_data --dataset shoe_sandal_boot --source_dir archive --data_dir data
+  python -m vit_jax.prepare_data --dataset image_folder --source_dir my_shoes --data_dir data
 
 The prepared data is then read as dataset 'shoe_sandal_boot' or 'image_folder:NAME'.
 The source folder is only read.
@@ -13,6 +12,7 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import run_command
+from vit_jax.common.help import HelpFormatter
 from vit_jax.data.prepare import DATASETS, default_name, prepare
 from vit_jax.data.split_report import SKIPPED_FILE, format_report
 
@@ -20,7 +20,10 @@ from vit_jax.data.split_report import SKIPPED_FILE, format_report
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status (1 with one line on bad input)."""
     parser = argparse.ArgumentParser(
-        prog="python -m vit_jax.prepare_data", description=__doc__.splitlines()[0]
+        prog="python -m vit_jax.prepare_data",
+        description=__doc__.splitlines()[0],
+        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--source_dir", required=True, help="folder with one sub-folder per class")
@@ -32,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"skip unreadable files, listing them in {SKIPPED_FILE} in the prepared folder",
     )
     parser.add_argument("--overwrite", action="store_true", help="re-prepare if already there")
+    parser.add_argument(
+        "--evaluation_only",
+        action="store_true",
+        help="put every image in the test split (a set to evaluate a trained model on)",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     args = parser.parse_args(argv)
     return run_command("prepare_data", lambda: _prepare(args), debug=args.debug)
@@ -45,6 +53,7 @@ def _prepare(args: argparse.Namespace) -> None:
         name=args.name,
         skip_bad_images=args.skip_bad_images,
         overwrite=args.overwrite,
+        evaluation_only=args.evaluation_only,
     )
     dataset = args.dataset
     if dataset == "image_folder":

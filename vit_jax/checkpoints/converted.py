@@ -9,6 +9,7 @@ import dataclasses
 import json
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -187,26 +188,55 @@ def save(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _conversion_command(directory: Path) -> str:
-    name = directory.name.lower()
-    matches = [m for m in MODEL_NAMES if m.lower() in name or m.lower().replace("_", "-") in name]
-    model = max(matches, key=len) if matches else "<one of " + ", ".join(MODEL_NAMES) + ">"
+# Where the published weights of the study's models come from (README, "Pretrained checkpoints").
+PUBLISHED = {
+    "ViT-B_16": "google/vit-base-patch16-224",
+    "ResNet-50": "microsoft/resnet-50",
+    "ResNet-152": "microsoft/resnet-152",
+}
+
+
+def conversion_command(*, directory: Path, model: str | None = None) -> str:
+    """The commands that download and convert a checkpoint for `model` into `directory`."""
+    if model is None:
+        name = directory.name.lower()
+        spelled = {m: (m.lower(), m.lower().replace("_", "-")) for m in MODEL_NAMES}
+        matches = [m for m, forms in spelled.items() if any(form in name for form in forms)]
+        model = max(matches, key=len) if matches else None
+    if model in PUBLISHED:
+        folder = PUBLISHED[model].split("/")[1]
+        return (
+            f"hf download {PUBLISHED[model]} --local-dir {folder}\n  "
+            f"python -m vit_jax.convert_checkpoint --input {folder} --model {model} "
+            f"--output {directory} --keep_head"
+        )
+    model = model or "<one of " + ", ".join(MODEL_NAMES) + ">"
     return (
         "python -m vit_jax.convert_checkpoint --input <downloaded checkpoint file or folder> "
-        f"--model {model} --output {directory} --num_classes <N> (or --keep_head)"
+        f"--model {model} --output {directory} --num_classes <N> (or --keep_head); README.md "
+        "lists where to download each model"
     )
+
+
+def check_present(*, directory: Path | str, model: str | None = None) -> None:
+    """FileNotFoundError, with the commands that create it, when `directory` holds no converted
+    checkpoint."""
+    directory = Path(directory).absolute()
+    if not (directory / METADATA_FILE).is_file():
+        raise FileNotFoundError(
+            f"no converted checkpoint at {directory}; create it with:\n  "
+            + conversion_command(directory=directory, model=model)
+        )
 
 
 def restore(*, directory: Path) -> LoadedCheckpoint:
     """The variables and metadata exactly as converted (numpy arrays, bit for bit)."""
     directory = Path(directory).absolute()
-    if not (directory / METADATA_FILE).is_file():
-        raise FileNotFoundError(
-            f"no converted checkpoint at {directory}; create it with:\n  "
-            + _conversion_command(directory)
-        )
+    check_present(directory=directory)
     metadata = json.loads((directory / METADATA_FILE).read_text())
-    with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as checkpointer:
+    with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as checkpointer, warnings.catch_warnings():
+        # Orbax warns that it reads the shardings from the file: that is what it should do.
+        warnings.filterwarnings("ignore", message="Sharding info not provided when restoring")
         variables = checkpointer.restore(directory / VARIABLES_DIR)
     return LoadedCheckpoint(variables=variables, metadata=metadata)
 

@@ -33,15 +33,17 @@ class NoIntactCheckpointError(UserError):
     """Every checkpoint of a run failed to restore."""
 
 
-class _QuietNoMetrics(logging.Filter):
-    """Orbax warns at every save without metrics when it tracks a metric; only epoch ends have
-    one (by design), so the warning says nothing."""
+class _QuietOrbax(logging.Filter):
+    """Orbax warns at every save without metrics when it tracks a metric (only epoch ends have
+    one, by design) and whenever a manager reads without writing (as exports do): both say
+    nothing to a user."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "did not provide metrics" not in record.getMessage()
+        message = record.getMessage()
+        return not ("did not provide metrics" in message or "directory is read only" in message)
 
 
-logging.getLogger("absl").addFilter(_QuietNoMetrics())
+logging.getLogger("absl").addFilter(_QuietOrbax())
 
 
 def create_manager(*, directory: Path, keep: int) -> ocp.CheckpointManager:

@@ -23,8 +23,9 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Content-hash 70/15/15 splits."}
 
-    def __init__(self, *, skip_bad_images: bool = False, **kwargs):
+    def __init__(self, *, skip_bad_images: bool = False, evaluation_only: bool = False, **kwargs):
         self._skip_bad_images = skip_bad_images
+        self._evaluation_only = evaluation_only
         kwargs.setdefault("file_format", "array_record")
         super().__init__(**kwargs)
 
@@ -55,10 +56,17 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         scan = scan_class_folders(root=root, class_folders=class_folders)
         if scan.unreadable and not self._skip_bad_images:
             raise unreadable_error(unreadable=scan.unreadable)
-        report = build_report(source_dir=root, class_names=self.class_names(), scan=scan)
+        report = build_report(
+            source_dir=root,
+            class_names=self.class_names(),
+            scan=scan,
+            evaluation_only=self._evaluation_only,
+        )
         write_report(
             directory=Path(self.data_path), report=report, skip_bad_images=self._skip_bad_images
         )
+        if self._evaluation_only:  # every image is test data; no train or validation split
+            return {"test": self._generate_examples(scan.images)}
         by_split = {split: [] for split in SPLITS}
         for image in scan.images:
             by_split[split_of(digest=image.digest)].append(image)

@@ -34,18 +34,25 @@ def default_name(*, source_dir: Path) -> str:
 
 
 def _builder(
-    *, dataset: str, source: Path, data_dir: Path, name: str | None, skip_bad_images: bool
+    *,
+    dataset: str,
+    source: Path,
+    data_dir: Path,
+    name: str | None,
+    skip_bad_images: bool,
+    evaluation_only: bool,
 ) -> ClassFolderBuilder:
+    options = dict(skip_bad_images=skip_bad_images, evaluation_only=evaluation_only)
     if dataset == "shoe_sandal_boot":
         if name is not None:
             raise ValueError("--name is only for --dataset image_folder.")
-        return ShoeSandalBoot(data_dir=str(data_dir), skip_bad_images=skip_bad_images)
+        return ShoeSandalBoot(data_dir=str(data_dir), **options)
     if dataset == "image_folder":
         return ImageFolder(
             name=name or default_name(source_dir=source),
             source_dir=source,
             data_dir=str(data_dir),
-            skip_bad_images=skip_bad_images,
+            **options,
         )
     raise ValueError(f"Unknown dataset {dataset!r}; choose one of {DATASETS}.")
 
@@ -109,8 +116,10 @@ def prepare(
     name: str | None = None,
     skip_bad_images: bool = False,
     overwrite: bool = False,
+    evaluation_only: bool = False,
 ) -> tuple[Path, dict]:
     """Prepares `dataset` from `source_dir` under `data_dir`; returns (prepared folder, report).
+    With `evaluation_only` every image goes to the test split (a set to evaluate a model on).
 
     Without `overwrite`, an existing preparation from the same, unchanged source is reused and
     one from a changed source is refused (ValueError saying to pass overwrite)."""
@@ -119,12 +128,21 @@ def prepare(
         raise FileNotFoundError(f"Source folder not found (or not a directory): {source}")
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"--data_dir {data_dir} is a file, not a folder")
-    options = dict(dataset=dataset, source=source, name=name, skip_bad_images=skip_bad_images)
+    options = dict(
+        dataset=dataset,
+        source=source,
+        name=name,
+        skip_bad_images=skip_bad_images,
+        evaluation_only=evaluation_only,
+    )
     final_builder = _builder(**options, data_dir=data_dir)
     final = Path(final_builder.data_dir)
     clean_leftovers(data_dir=data_dir)
     if (final / "dataset_info.json").is_file() and not overwrite:
         report = read_report(directory=final)
+        if report.get("evaluation_only", False) != evaluation_only:
+            kind = "for evaluation only" if report.get("evaluation_only") else "with train splits"
+            raise ValueError(f"{final} was prepared {kind}; prepare it again with --overwrite")
         root, class_folders = final_builder.source_folders(source)
         if report.get("source_fingerprint") != source_fingerprint(
             root=root, class_folders=class_folders

@@ -13,14 +13,19 @@ REPORT_FILE = "split_report.json"
 SKIPPED_FILE = "skipped_files.txt"
 
 
-def build_report(*, source_dir: Path, class_names: Sequence[str], scan: FolderScan) -> dict:
-    """Counts per split and class, byte-identical duplicate groups, ignored and skipped files."""
+def build_report(
+    *, source_dir: Path, class_names: Sequence[str], scan: FolderScan, evaluation_only: bool = False
+) -> dict:
+    """Counts per split and class, byte-identical duplicate groups, ignored and skipped files.
+    With `evaluation_only` every image counts in the test split."""
     counts = {split: dict.fromkeys(class_names, 0) for split in SPLITS}
     for image in scan.images:
-        counts[split_of(digest=image.digest)][class_names[image.label]] += 1
+        split = "test" if evaluation_only else split_of(digest=image.digest)
+        counts[split][class_names[image.label]] += 1
     named_digests = ((image.name, image.digest) for image in scan.images)
     return {
         "source_fingerprint": scan.source_fingerprint,
+        "evaluation_only": evaluation_only,
         "content_fingerprint": content_fingerprint(scan=scan),
         "source_dir": str(source_dir),
         "class_names": list(class_names),

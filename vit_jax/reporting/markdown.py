@@ -25,3 +25,51 @@ def table(*, header: list[str], rows: list[list[str]]) -> str:
 
 def as_float(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def split_sections(splits: dict[str, dict]) -> list[str]:
+    """The metrics table of every split, then each split's per-class scores and confusion
+    matrix (metrics as vit_jax.reporting.metrics.classification_metrics, plus "loss")."""
+    parts = [
+        "## Metrics\n",
+        table(
+            header=["split", "examples", "loss", "accuracy (%)", "F1 macro (%)"],
+            rows=[
+                [
+                    split,
+                    sum(map(sum, m["confusion_matrix"])),
+                    number(m.get("loss"), digits=4),
+                    percent(m["accuracy"]),
+                    percent(m["f1_macro"]),
+                ]
+                for split, m in splits.items()
+            ],
+        ),
+    ]
+    for split, metrics in splits.items():
+        class_names = list(metrics["per_class"])
+        parts += [
+            f"## Per-class scores ({split})\n",
+            table(
+                header=["class", "precision (%)", "recall (%)", "F1 (%)", "support"],
+                rows=[
+                    [
+                        name,
+                        percent(c["precision"]),
+                        percent(c["recall"]),
+                        percent(c["f1"]),
+                        c["support"],
+                    ]
+                    for name, c in metrics["per_class"].items()
+                ],
+            ),
+            f"## Confusion matrix ({split}; rows true class, columns predicted class)\n",
+            table(
+                header=["true \\ predicted", *class_names],
+                rows=[
+                    [name, *row]
+                    for name, row in zip(class_names, metrics["confusion_matrix"], strict=True)
+                ],
+            ),
+        ]
+    return parts

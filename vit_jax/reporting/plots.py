@@ -54,3 +54,29 @@ def plot_runtime(
     with files.replacing(path) as temporary:
         figure.savefig(temporary, dpi=120, format="png")
     return path
+
+
+def plot_confusion_matrix(
+    *, matrix: list[list[int]], class_names: list[str], title: str, path: Path
+) -> Path:
+    """Counts per (true class, predicted class), darker for more, each cell annotated."""
+    size = max(4.0, 0.6 * len(class_names) + 2)
+    figure = Figure(figsize=(size + 1, size), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes, label="images")
+    ticks = range(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=45, ha="right")
+    axes.set_yticks(ticks, class_names)
+    if len(class_names) <= 20:
+        largest = max(max(row) for row in matrix) or 1
+        for i, row in enumerate(matrix):
+            for j, count in enumerate(row):
+                color = "white" if count > largest / 2 else "black"
+                axes.text(j, i, str(count), ha="center", va="center", color=color)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title(title)
+    with files.replacing(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
+    return path

@@ -7,60 +7,21 @@ from pathlib import Path
 
 from vit_jax.common import files
 from vit_jax.common.json_values import to_json_compatible
-from vit_jax.reporting.markdown import as_float, number, percent, scientific, table
+from vit_jax.reporting.markdown import as_float, number, percent, scientific, split_sections, table
 from vit_jax.reporting.plots import plot_runtime, plot_validation_curves
 from vit_jax.reporting.results import check_mode, check_results
 
 
-def _run_markdown(*, report: dict, plots: list[Path]) -> str:
+def _run_markdown(*, report: dict, plots: list[Path], title: str) -> str:
     """results.md: per-split metrics, per-class scores, confusion matrices, history and plots."""
     splits = report["splits"]
     parts = [
-        f"# {report['model']} — {report['mode']}\n",
+        f"# {title}\n",
         f"Training time: {report['train_seconds']:.1f} s. Accuracy and F1 (macro) in percent.\n",
         "## Config\n",
         f"```json\n{json.dumps(report['config'], indent=2, sort_keys=True)}\n```\n",
-        "## Metrics\n",
-        table(
-            header=["split", "examples", "loss", "accuracy (%)", "F1 macro (%)"],
-            rows=[
-                [
-                    split,
-                    sum(map(sum, m["confusion_matrix"])),
-                    number(m.get("loss"), digits=4),
-                    percent(m["accuracy"]),
-                    percent(m["f1_macro"]),
-                ]
-                for split, m in splits.items()
-            ],
-        ),
     ]
-    for split, metrics in splits.items():
-        class_names = list(metrics["per_class"])
-        parts += [
-            f"## Per-class scores ({split})\n",
-            table(
-                header=["class", "precision (%)", "recall (%)", "F1 (%)", "support"],
-                rows=[
-                    [
-                        name,
-                        percent(c["precision"]),
-                        percent(c["recall"]),
-                        percent(c["f1"]),
-                        c["support"],
-                    ]
-                    for name, c in metrics["per_class"].items()
-                ],
-            ),
-            f"## Confusion matrix ({split}; rows true class, columns predicted class)\n",
-            table(
-                header=["true \\ predicted", *class_names],
-                rows=[
-                    [name, *row]
-                    for name, row in zip(class_names, metrics["confusion_matrix"], strict=True)
-                ],
-            ),
-        ]
+    parts += split_sections(splits)
     parts.append("## Training history\n")
     if report["history"]:
         parts.append(
@@ -99,10 +60,17 @@ def _run_markdown(*, report: dict, plots: list[Path]) -> str:
 
 
 def write_run_report(
-    *, workdir: str | Path, config: dict, model: str, mode: str, results: dict
+    *,
+    workdir: str | Path,
+    config: dict,
+    model: str,
+    mode: str,
+    results: dict,
+    title: str | None = None,
 ) -> list[Path]:
-    """Writes results.json, results.md and, when there are training epochs, val_curves.png and
-    runtime.png into `workdir`. Returns the paths written.
+    """Writes results.json, results.md (headed `title`, default "<model> — <mode>") and, when
+    there are training epochs, val_curves.png and runtime.png into `workdir`. Returns the paths
+    written.
 
     results = {"splits": {split: metrics}, "history": [per-epoch dicts], "train_seconds": float},
     with metrics from vit_jax.reporting.metrics.classification_metrics plus "loss"
@@ -137,10 +105,13 @@ def write_run_report(
                 labels=[e["epoch"] for e in report["history"]],
                 seconds=[as_float(e["epoch_seconds"]) for e in report["history"]],
                 xlabel="epoch",
-                title=f"{model}: seconds per epoch (total {report['train_seconds']:.1f} s)",
+                title=f"{title or model}: seconds per epoch "
+                f"(total {report['train_seconds']:.1f} s)",
                 path=workdir / "runtime.png",
             )
         )
     markdown_path = workdir / "results.md"
-    files.write_text(markdown_path, _run_markdown(report=report, plots=plots))
+    files.write_text(markdown_path, _run_markdown(
+            report=report, plots=plots, title=title or f"{model} — {mode}"
+        ))
     return [json_path, markdown_path, *plots]

@@ -12,7 +12,7 @@ from vit_jax.training.train_state import HEAD_INITS
 
 MODES = ("finetune", "zeroshot")
 INITS = ("checkpoint", "scratch")
-HEADS = ("new", "imagenet1k")
+HEADS = ("new", "imagenet1k", "keep")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -68,6 +68,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             )
     if config.mode == "finetune" and config.num_epochs < 1:
         raise ConfigError(f"config.num_epochs={config.num_epochs} must be >= 1 for fine-tuning")
+    if config.head == "keep" and config.init != "checkpoint":
+        raise ConfigError(
+            "config.head='keep' keeps a checkpoint's head; it needs init='checkpoint'"
+        )
     if config.mode == "zeroshot" and config.init == "scratch":
         raise ConfigError(
             "config.mode='zeroshot' evaluates a pre-trained model; it needs init='checkpoint'"

@@ -8,6 +8,7 @@ FileNotFoundError with the command that prepares it (from vit_jax.data.input_pip
 
 import dataclasses
 import functools
+import sys
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -36,6 +37,19 @@ class Experiment:
     recipe: ml_collections.ConfigDict
     logits_fn: Callable[[jax.Array], jax.Array] | None
 
+    overrides: dict = dataclasses.field(default_factory=dict)
+
+    def description(self, *, image_size: tuple[int, int]) -> dict:
+        """How to rebuild and feed the model: what an exported checkpoint's metadata needs."""
+        return {
+            "name": self.model_name,
+            "num_classes": self.info.num_classes,
+            "model_overrides": self.overrides,
+            "class_names": list(self.info.class_names),
+            "image_size": list(image_size),
+            "preprocessing": self.preprocessing,
+        }
+
     @property
     def steps_per_epoch(self) -> int:
         """Optimizer updates per epoch (the loader drops the last partial batch)."""
@@ -60,19 +74,48 @@ def _check_dataset(config: ml_collections.ConfigDict) -> input_pipeline.DatasetI
             f"config.recipes.{config.recipe}.batch_size={recipe.batch_size} exceeds the "
             f"{info.split_sizes['train']} training examples of {config.dataset!r}"
         )
-    total_updates = info.split_sizes["train"] // recipe.batch_size * config.num_epochs
-    if config.mode == "finetune" and recipe.warmup_steps >= total_updates:
-        raise ConfigError(
-            f"config.recipes.{config.recipe}.warmup_steps={recipe.warmup_steps} is not below the "
-            f"{total_updates} optimizer updates of this run"
-        )
     return info
+
+
+def _fitted_recipe(config: ml_collections.ConfigDict, info) -> ml_collections.ConfigDict:
+    """The config's recipe, with a warm-up longer than the run shortened to half the run (and a
+    warning): a short run, e.g. the quick start with num_epochs=1, still trains."""
+    recipe = config.recipes[config.recipe]
+    total_updates = info.split_sizes["train"] // recipe.batch_size * config.num_epochs
+    if config.mode != "finetune" or recipe.warmup_steps < total_updates:
+        return recipe
+    fitted = ml_collections.ConfigDict(recipe.to_dict())
+    fitted.warmup_steps = total_updates // 2
+    print(
+        f"warning: config.recipes.{config.recipe}.warmup_steps={recipe.warmup_steps} is not below "
+        f"the {total_updates} optimizer updates of this run; warming up for "
+        f"{fitted.warmup_steps} instead",
+        file=sys.stderr,
+    )
+    return fitted
+
+
+def _missing_prerequisites(config: ml_collections.ConfigDict) -> None:
+    """One FileNotFoundError naming every missing input (dataset and checkpoint), each with the
+    command that makes it."""
+    missing = []
+    try:
+        input_pipeline.get_info(dataset=config.dataset, data_dir=config.data_dir)
+    except FileNotFoundError as error:
+        missing.append(str(error))
+    if config.init == "checkpoint":
+        try:
+            checkpoints.check_present(directory=config.checkpoint_dir, model=config.model)
+        except FileNotFoundError as error:
+            missing.append(str(error))
+    if missing:
+        raise FileNotFoundError("\n".join(missing))
 
 
 def _load_checkpoint(
     config: ml_collections.ConfigDict, info: input_pipeline.DatasetInfo
 ) -> checkpoints.LoadedCheckpoint:
-    keep_head = config.head == "imagenet1k"
+    keep_head = config.head in ("imagenet1k", "keep")
     loaded = checkpoints.load(
         directory=config.checkpoint_dir,
         num_classes=None if keep_head else info.num_classes,
@@ -84,7 +127,7 @@ def _load_checkpoint(
             f"config.checkpoint_dir={config.checkpoint_dir!r} holds a {meta['model']} but "
             f"config.model={config.model!r}"
         )
-    if keep_head and (
+    if config.head == "imagenet1k" and (
         meta["num_classes"] != footwear.NUM_IMAGENET1K_CLASSES or not meta["head_kept"]
     ):
         raise ConfigError(
@@ -93,7 +136,25 @@ def _load_checkpoint(
             f"{config.checkpoint_dir} has num_classes="
             f"{meta['num_classes']}, head_kept={meta['head_kept']}"
         )
+    if config.head == "keep":
+        _check_kept_head(config=config, meta=meta, info=info)
     return loaded
+
+
+def _check_kept_head(
+    *, config: ml_collections.ConfigDict, meta: dict, info: input_pipeline.DatasetInfo
+) -> None:
+    """A kept head must be one for the dataset's classes, in the same order (ignoring case)."""
+    names = meta.get("label_names")
+    fits = meta["num_classes"] == info.num_classes and (
+        names is None or [n.lower() for n in names] == [n.lower() for n in info.class_names]
+    )
+    if not fits:
+        raise ConfigError(
+            f"config.head='keep' needs a head for the classes of {config.dataset!r} "
+            f"({list(info.class_names)}); {config.checkpoint_dir} has {meta['num_classes']} "
+            f"classes {names or ''}; use head='new' to train a new one"
+        )
 
 
 def _check_variables(
@@ -129,8 +190,9 @@ def _create_model(*, name: str, num_classes: int, overrides: dict, dtype: str) -
 def build(config: ml_collections.ConfigDict) -> Experiment:
     """Checks `config`, the dataset and the checkpoint, and builds the model and its variables."""
     check_config(config)
+    _missing_prerequisites(config)
     info = _check_dataset(config)
-    recipe = config.recipes[config.recipe]
+    recipe = _fitted_recipe(config, info)
     overrides = config.model_overrides.to_dict()
     if config.init == "scratch":
         model = _create_model(
@@ -144,14 +206,16 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     else:
         loaded = _load_checkpoint(config, info)
         meta = loaded.metadata
+        overrides = {**meta["model_overrides"], **overrides}
         model = _create_model(
             name=meta["model"],
             num_classes=meta["num_classes"],
-            overrides={**meta["model_overrides"], **overrides},
+            overrides=overrides,
             dtype=config.dtype,
         )
         _check_variables(variables=loaded.variables, model=model, config=config)
         variables = loaded.variables
+        logits_fn = None
         if config.head == "new":
             params = init_head(
                 params=variables["params"],
@@ -160,8 +224,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
                 seed=config.seed,
             )
             variables = {**variables, "params": params}
-            logits_fn = None
-        else:
+        elif config.head == "imagenet1k":
             class_names = tuple(info.class_names)
 
             def logits_fn(logits: jax.Array) -> jax.Array:
@@ -180,4 +243,5 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
         preprocessing=preprocessing,
         recipe=recipe,
         logits_fn=logits_fn,
+        overrides=overrides,
     )

@@ -28,8 +28,9 @@ from vit_jax.common.workdir_lock import WorkdirLock
 from vit_jax.data import input_pipeline
 from vit_jax.reporting import run_report
 from vit_jax.reporting.writer import MetricWriter
-from vit_jax.training import experiment, optim, parallel
+from vit_jax.training import console, experiment, optim, parallel, zeroshot
 from vit_jax.training.evaluation import Evaluator
+from vit_jax.training.export import WHICH, export_run
 from vit_jax.training.parallel import DATA_AXIS
 from vit_jax.training.progress import (
     Interrupted,
@@ -42,18 +43,6 @@ from vit_jax.training.progress import (
 )
 from vit_jax.training.steps import make_train_step
 from vit_jax.training.train_state import create_train_state
-
-
-def _zeroshot(
-    *, exp: experiment.Experiment, evaluator: Evaluator, mesh: Mesh, writer: MetricWriter | None
-) -> dict:
-    variables = parallel.replicate(exp.variables, mesh=mesh)
-    splits = {}
-    for split in ("validation", "test"):
-        splits[split] = evaluator(split=split, variables=variables)
-        if writer:
-            writer.write(step=0, split=split, metrics=splits[split])
-    return {"splits": splits, "history": [], "train_seconds": 0.0}
 
 
 def _micro_batches(batch: dict[str, np.ndarray], count: int) -> list[dict[str, np.ndarray]]:
@@ -110,6 +99,7 @@ def _finetune(
         dataset_fingerprint=input_pipeline.fingerprint(
             dataset=config.dataset, data_dir=config.data_dir
         ),
+        model=exp.description(image_size=tuple(config.image_size)),
     )
 
     def check_progress(saved: dict) -> None:
@@ -124,6 +114,19 @@ def _finetune(
         latest, saved, state = resumed
         progress = Progress(**saved)
     writer = MetricWriter(workdir=workdir, resume_step=latest) if chief else None
+    if chief:
+        print(
+            console.start_block(
+                config=config,
+                exp=exp,
+                workdir=str(workdir),
+                total_steps=total_steps,
+                resumed_step=latest,
+            ),
+            flush=True,
+        )
+        if latest == total_steps:
+            print(f"{workdir}: this run finished at step {total_steps}; nothing left to train")
     bar = tqdm(
         total=total_steps,
         initial=progress.step,
@@ -173,6 +176,9 @@ def _finetune(
                     learning_rate=logs["train"]["learning_rate"],
                     images=steps_per_epoch * recipe.batch_size,
                 )
+                if chief:
+                    entry = progress.history[-1]
+                    bar.write(console.epoch_line(entry=entry, num_epochs=config.num_epochs))
             if step == total_steps:
                 logs["test"] = evaluator(split="test", variables=state.variables)
                 progress.final_splits = {s: logs[s] for s in ("validation", "test")}
@@ -244,7 +250,14 @@ def _run(
     if config.mode == "zeroshot":
         writer = MetricWriter(workdir=workdir) if chief else None
         try:
-            results = _zeroshot(exp=exp, evaluator=evaluator, mesh=mesh, writer=writer)
+            results = zeroshot.evaluate_initial(
+                config=config,
+                exp=exp,
+                evaluator=evaluator,
+                mesh=mesh,
+                writer=writer,
+                workdir=workdir,
+            )
         finally:
             if writer:
                 writer.close()
@@ -253,24 +266,22 @@ def _run(
             config=config, exp=exp, evaluator=evaluator, mesh=mesh, workdir=workdir, on_step=on_step
         )
     if chief:
+        report_config = config.to_dict()
+        if config.init == "scratch":  # fields that did not apply
+            for field in ("checkpoint_dir", "head"):
+                report_config.pop(field, None)
+        title = console.run_title(model=exp.model_name, config=config)
         run_report.write_run_report(
             workdir=workdir,
-            config=config.to_dict(),
+            config=report_config,
             model=exp.model_name,
             mode=config.mode,
             results=results,
+            title=title,
         )
-        print(_summary(model=exp.model_name, mode=config.mode, results=results, workdir=workdir))
+        if config.mode == "finetune":
+            for which in WHICH:
+                output = workdir / "export" / which
+                export_run(workdir=workdir, which=which, output=output, overwrite=True)
+        print(console.summary(title=title, results=results, workdir=workdir))
     return results
-
-
-def _summary(*, model: str, mode: str, results: dict, workdir: Path) -> str:
-    """One line per evaluated split, then where the report is."""
-    lines = [f"{model} {mode}: training time {results['train_seconds']:.1f} s"]
-    for split, metrics in results["splits"].items():
-        lines.append(
-            f"  {split}: accuracy {100 * metrics['accuracy']:.2f}%, "
-            f"F1 macro {100 * metrics['f1_macro']:.2f}%"
-        )
-    lines.append(f"  report: {workdir / 'results.md'}")
-    return "\n".join(lines)

@@ -36,6 +36,9 @@ class Progress:
 
     config: dict
     dataset_fingerprint: str | None = None
+    # What an export of the run needs: model name and overrides, classes, image size and
+    # preprocessing (vit_jax.training.export).
+    model: dict | None = None
     step: int = 0
     history: list[dict] = dataclasses.field(default_factory=list)
     epoch_loss_sum: float = 0.0

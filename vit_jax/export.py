@@ -1,0 +1,53 @@
+"""Export a training run's model as a converted checkpoint (or a Hugging Face folder).
+
+    python -m vit_jax.export --workdir runs/vit_ft --output exported/vit_ft
+    python -m vit_jax.export --workdir runs/vit_ft --which best --output exported/vit_best
+
+The export loads with vit_jax.checkpoints.load, feeds `python -m vit_jax.predict` and
+`python -m vit_jax.evaluate`, and serves as --config.checkpoint_dir of a new run
+(--config.head=keep keeps its head). Finished fine-tuning runs export themselves to
+<workdir>/export/final and <workdir>/export/best.
+"""
+
+import argparse
+import sys
+
+from vit_jax.common.errors import run_command
+from vit_jax.common.help import HelpFormatter
+from vit_jax.training.export import WHICH, export_run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vit_jax.export",
+        description=__doc__.split("\n\n")[0],
+        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--workdir", required=True, help="the run's --workdir")
+    parser.add_argument("--output", required=True, help="folder of the exported checkpoint")
+    parser.add_argument(
+        "--which", default="final", choices=WHICH, help="final (latest) or best on validation"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> None:
+        metadata = export_run(
+            workdir=args.workdir, which=args.which, output=args.output, overwrite=args.overwrite
+        )
+        print(
+            f"exported step {metadata['run']['step']} ({args.which}) of {args.workdir}: "
+            f"{metadata['model']}, {metadata['num_classes']} classes -> {args.output}"
+        )
+
+    return run_command("export", body, debug=args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

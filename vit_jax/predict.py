@@ -1,0 +1,72 @@
+"""Classify image files with a converted or exported checkpoint.
+
+    python -m vit_jax.predict --checkpoint runs/vit_ft/export/final photo.jpg shoes/ "more/*.png"
+    python -m vit_jax.predict --checkpoint exported/vit --top_k 3 --output predictions.csv shoes/
+
+Prints each file with its top-k classes and probabilities; --output writes CSV (path, label,
+probability, then label_2, probability_2, ...) or JSON lines. Unreadable files are listed and the
+rest still predicted; the exit status is 1 when any file failed.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from vit_jax.common.errors import run_command
+from vit_jax.common.help import HelpFormatter
+from vit_jax.inference import image_files
+from vit_jax.inference.predict import console_line, predict_files, write_rows
+from vit_jax.inference.predictor import Predictor
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vit_jax.predict",
+        description=__doc__.split("\n\n")[0],
+        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or globs")
+    parser.add_argument("--checkpoint", required=True, help="converted or exported checkpoint")
+    parser.add_argument("--top_k", type=positive_int, default=1, help="classes per file")
+    parser.add_argument("--batch_size", type=positive_int, default=32, help="images per batch")
+    parser.add_argument("--output", type=Path, help="FILE.csv or FILE.jsonl")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    failures: list[str] = []
+
+    def body() -> None:
+        if args.output and args.output.suffix not in (".csv", ".jsonl"):
+            raise ValueError(f"--output {args.output} must end in .csv or .jsonl")
+        paths, unmatched = image_files.gather(args.paths)
+        failures.extend(f"{argument}: no such file, folder or match" for argument in unmatched)
+        predictor = Predictor(checkpoint=args.checkpoint, batch_size=args.batch_size)
+        top_k = min(args.top_k, len(predictor.class_names))
+        rows, failed = predict_files(predictor=predictor, paths=paths, top_k=top_k)
+        for row in rows:
+            print(console_line(row))
+        failures.extend(f"{path}: {reason}" for path, reason in failed)
+        if args.output:
+            write_rows(rows=rows, output=args.output, top_k=top_k)
+            print(f"wrote {len(rows)} predictions to {args.output}")
+
+    status = run_command("predict", body, debug=args.debug)
+    if failures:
+        print(f"predict: error: {len(failures)} input(s) could not be read:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in failures), file=sys.stderr)
+        status = status or 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""main.py's command line: absl flag parsing in which every bad flag, missing config file and
+bad or unknown --config.FIELD=VALUE ends in one line (an unknown field names the closest ones).
+"""
+
+import difflib
+import importlib.util
+import sys
+from pathlib import Path
+
+from absl import flags
+
+from vit_jax.common.errors import debug_requested, fail
+
+HELP = """usage: python main.py --config configs/EXPERIMENT.py [--workdir DIR]
+                      [--config.FIELD=VALUE ...] [--print_config] [--debug]
+
+Runs one experiment (fine-tuning, zero-shot, or the whole study) described by a config file.
+
+options:
+  --config FILE          experiment config, one of configs/*.py (required)
+  --workdir DIR          output folder; a run found there is resumed
+                         (default: runs/<config file name>)
+  --config.FIELD=VALUE   override any config field, e.g. --config.num_epochs=1
+  --print_config         print the resolved config (all fields, after overrides) and exit
+  --debug                show the traceback of a failure instead of one line
+  --helpfull             absl's full flag list
+
+The fields and their meaning: configs/common.py; every config's docstring gives its
+preparation commands and expected result.
+
+examples:
+  python main.py --config configs/quickstart.py
+  python main.py --config configs/finetune_vit.py --workdir runs/vit_ft --config.num_epochs=1
+  python main.py --config configs/quickstart.py --print_config
+"""
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with every bad flag or --config override as one line; --help and
+    -h print HELP and exit 0."""
+    if {"--help", "-h", "-?", "--helpshort"} & set(argv[1:]):
+        print(HELP, end="")
+        sys.exit(0)
+    for path in _config_paths(argv):
+        if not Path(path).is_file():
+            sys.exit(fail("main.py", f"config file {path} not found (see configs/*.py)"))
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        sys.exit(fail("main.py", str(error)))
+    except (AttributeError, KeyError, TypeError, ValueError) as error:  # from --config.X=V
+        if debug_requested(flag="--debug" in argv):
+            raise
+        sys.exit(fail("main.py", _override_error(error, argv)))
+
+
+def _override_error(error: Exception, argv: list[str]) -> str:
+    """A bad --config.FIELD=VALUE as one message, naming the closest fields of an unknown one."""
+    text = " ".join(str(error).strip("'\"").replace("\\n", " ").replace("\\'", "'").split())
+    fields = _config_fields(argv)
+    asked = [arg.split("=")[0].removeprefix("--config.") for arg in argv if "--config." in arg]
+    unknown = [field for field in asked if fields and field not in fields]
+    if not unknown:
+        return f"bad --config override: {text}"
+    close = difflib.get_close_matches(unknown[0], fields, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; configs/common.py lists them"
+    return f"the config has no field {unknown[0]!r} (--config.{unknown[0]}){hint}"
+
+
+def _config_paths(argv: list[str]) -> list[str]:
+    """The config file named by --config=PATH or --config PATH (without a ':arguments' tail)."""
+    paths = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    paths += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
+    return [path.split(":")[0] for path in paths]
+
+
+def _config_fields(argv: list[str]) -> list[str]:
+    """Every dotted field of the config file named by --config (empty if it does not load)."""
+    paths = _config_paths(argv)
+    if not paths:
+        return []
+    try:
+        spec = importlib.util.spec_from_file_location("config_file", paths[0])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        tree = module.get_config().to_dict()
+    except Exception:  # the file's own error is reported by absl's parsing instead
+        return []
+    return list(_flatten(tree))
+
+
+def _flatten(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        yield prefix + key
+        if isinstance(value, dict):
+            yield from _flatten(value, prefix=f"{prefix}{key}.")

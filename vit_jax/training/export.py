@@ -1,0 +1,101 @@
+"""A training run's model as a converted checkpoint (docs/ARCHITECTURE.md, contract 2): the
+final model (the latest checkpoint, also of a run still in progress) or the best one on
+validation accuracy, loadable with `vit_jax.checkpoints.load` and usable as the checkpoint_dir
+of a new run (head='keep' keeps its head, head='new' replaces it). The metadata adds the run it
+came from, the dataset and its content fingerprint, and the metrics at that step.
+"""
+
+from pathlib import Path
+
+import orbax.checkpoint as ocp
+
+from vit_jax import checkpoints
+from vit_jax.checkpoints import run_checkpoints
+from vit_jax.common.errors import UserError
+
+WHICH = ("final", "best")
+SOURCE_FORMAT = "vit_jax_run"
+
+
+def _read_only_manager(directory: Path) -> ocp.CheckpointManager:
+    """Reads a run's checkpoints without touching them (no clean-up of a running save)."""
+    options = ocp.CheckpointManagerOptions(
+        read_only=True, best_fn=lambda metrics: metrics[run_checkpoints.BEST_METRIC]
+    )
+    return ocp.CheckpointManager(directory.absolute(), options=options)
+
+
+def export_run(
+    *, workdir: Path | str, which: str = "final", output: Path | str, overwrite: bool = False
+) -> dict:
+    """Writes checkpoint `which` of the run in `workdir` to `output`; returns its metadata."""
+    if which not in WHICH:
+        raise ValueError(f"--which {which!r} is not one of {WHICH}")
+    directory = Path(workdir) / "checkpoints"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{workdir} holds no training run (no checkpoints/ folder)")
+    manager = _read_only_manager(directory)
+    try:
+        step = manager.latest_step() if which == "final" else manager.best_step()
+        if step is None:
+            kind = "checkpoint" if which == "final" else "end-of-epoch checkpoint"
+            hint = "; use --which final" if which == "best" else ""
+            raise UserError(f"{directory} has no {kind} yet{hint}")
+        restored = manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(), progress=ocp.args.JsonRestore()
+            ),
+        )
+    finally:
+        manager.close()
+    progress, state = restored.progress, restored.state
+    model = progress.get("model")
+    if model is None:
+        raise UserError(
+            f"{directory / str(step)} was written by a version of vit_jax that did not record "
+            "the model; train the run again to export it"
+        )
+    variables = {"params": state["params"]}
+    if state.get("batch_stats"):
+        variables["batch_stats"] = state["batch_stats"]
+    metadata = {
+        "model": model["name"],
+        "source_format": SOURCE_FORMAT,
+        "source_file": str((directory / str(step)).absolute()),
+        "sha256": None,
+        "image_size": model["image_size"],
+        "num_classes": model["num_classes"],
+        "head_kept": True,
+        "label_names": model["class_names"],
+        "preprocessing": model["preprocessing"],
+        "model_overrides": model["model_overrides"],
+        "run": {"workdir": str(Path(workdir).absolute()), "step": step, "which": which},
+        "dataset": {
+            "name": progress["config"]["dataset"],
+            "fingerprint": progress.get("dataset_fingerprint"),
+        },
+        "metrics": _metrics(progress=progress, step=step),
+    }
+    checkpoints.save(
+        directory=Path(output),
+        variables=checkpoints.hand_over_to_jax(variables),
+        metadata=metadata,
+        overwrite=overwrite,
+    )
+    return metadata
+
+
+def _metrics(*, progress: dict, step: int) -> dict:
+    """Test and validation accuracy / F1 of a finished run's final step, else the validation
+    numbers of the epoch that ended at `step` (empty for a step inside an epoch)."""
+    if progress.get("final_splits") and step == progress["step"]:
+        return {
+            split: {key: metrics[key] for key in ("accuracy", "f1_macro", "loss")}
+            for split, metrics in progress["final_splits"].items()
+        }
+    for entry in progress["history"]:
+        if entry["step"] == step:
+            names = {"val_accuracy": "accuracy", "val_f1_macro": "f1_macro", "val_loss": "loss"}
+            return {"validation": {new: entry[old] for old, new in names.items()}}
+    return {}
