@@ -10,13 +10,13 @@ Every failure a user can cause ends in one line `main.py: error: ...` (--debug s
 traceback).
 """
 
-import signal
 import sys
 from pathlib import Path
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from vit_jax.common import interrupts
 from vit_jax.common.errors import run_command
 from vit_jax.kernels import runtime
 from vit_jax.training import loop, parallel, study
@@ -29,10 +29,6 @@ _WORKDIR = flags.DEFINE_string(
 _DEBUG = flags.DEFINE_bool("debug", False, "show the traceback of a failure")
 _PRINT_CONFIG = flags.DEFINE_bool("print_config", False, "print the resolved config and exit")
 flags.mark_flags_as_required(["config"])
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _experiment() -> None:
@@ -63,7 +59,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupts.install()
     runtime.apply()
     sys.exit(run_command("main.py", _experiment, debug=_DEBUG.value))
 

@@ -36,7 +36,6 @@ def _quickstart(**fields):
         ({"image_size": (10, 10)}, "config.image_size=(10, 10) is not divisible by the patch"),
         ({"head": "imagenet1k"}, "needs mode='zeroshot' and init='checkpoint'"),
         ({"mode": "zeroshot"}, "it needs init='checkpoint'"),
-        ({"recipes.quickstart.warmup_steps": 10_000}, "warmup_steps=10000 is not below the"),
     ],
 )
 def test_config_values_that_cannot_work_are_rejected(fields, message):
@@ -94,3 +93,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     steps = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert steps[-1] == 2
     assert not (workdir / "results.json").exists()
+
+
+def test_a_warm_up_longer_than_the_run_is_shortened_with_a_warning(capsys):
+    exp = experiment.build(_quickstart(**{"recipes.quickstart.warmup_steps": 10_000}))
+    assert exp.recipe.warmup_steps == exp.steps_per_epoch * 20 // 2
+    assert "warmup_steps=10000 is not below the" in capsys.readouterr().err

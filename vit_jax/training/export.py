@@ -11,24 +11,56 @@ import orbax.checkpoint as ocp
 
 from vit_jax import checkpoints
 from vit_jax.checkpoints import run_checkpoints
+from vit_jax.checkpoints.hf_export import write_hf_folder
 from vit_jax.common.errors import UserError
 
 WHICH = ("final", "best")
+FORMATS = ("vit_jax", "hf")
 SOURCE_FORMAT = "vit_jax_run"
 
 
 def _read_only_manager(directory: Path) -> ocp.CheckpointManager:
     """Reads a run's checkpoints without touching them (no clean-up of a running save)."""
     options = ocp.CheckpointManagerOptions(
-        read_only=True, best_fn=lambda metrics: metrics[run_checkpoints.BEST_METRIC]
+        read_only=True, create=False, best_fn=lambda metrics: metrics[run_checkpoints.BEST_METRIC]
     )
     return ocp.CheckpointManager(directory.absolute(), options=options)
 
 
 def export_run(
-    *, workdir: Path | str, which: str = "final", output: Path | str, overwrite: bool = False
+    *,
+    workdir: Path | str,
+    which: str = "final",
+    output: Path | str,
+    overwrite: bool = False,
+    format: str = "vit_jax",
 ) -> dict:
-    """Writes checkpoint `which` of the run in `workdir` to `output`; returns its metadata."""
+    """Writes checkpoint `which` of the run in `workdir` to `output` as a converted checkpoint
+    (format 'vit_jax') or a Hugging Face folder ('hf'); returns its metadata."""
+    variables, metadata = run_model(workdir=workdir, which=which)
+    write(variables=variables, metadata=metadata, output=output, overwrite=overwrite, format=format)
+    return metadata
+
+
+def write(*, variables: dict, metadata: dict, output: Path | str, overwrite: bool, format: str):
+    """`variables` and `metadata` as a converted checkpoint or a Hugging Face folder."""
+    if format not in FORMATS:
+        raise ValueError(f"--format {format!r} is not one of {FORMATS}")
+    if format == "hf":
+        write_hf_folder(
+            variables=variables, metadata=metadata, output=Path(output), overwrite=overwrite
+        )
+    else:
+        checkpoints.save(
+            directory=Path(output),
+            variables=checkpoints.hand_over_to_jax(variables),
+            metadata=metadata,
+            overwrite=overwrite,
+        )
+
+
+def run_model(*, workdir: Path | str, which: str) -> tuple[dict, dict]:
+    """(variables, converted-checkpoint metadata) of checkpoint `which` of a run."""
     if which not in WHICH:
         raise ValueError(f"--which {which!r} is not one of {WHICH}")
     directory = Path(workdir) / "checkpoints"
@@ -77,13 +109,7 @@ def export_run(
         },
         "metrics": _metrics(progress=progress, step=step),
     }
-    checkpoints.save(
-        directory=Path(output),
-        variables=checkpoints.hand_over_to_jax(variables),
-        metadata=metadata,
-        overwrite=overwrite,
-    )
-    return metadata
+    return variables, metadata
 
 
 def _metrics(*, progress: dict, step: int) -> dict:

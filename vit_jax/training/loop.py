@@ -24,6 +24,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
 
 from vit_jax.checkpoints import run_checkpoints
+from vit_jax.common import interrupts
 from vit_jax.common.workdir_lock import WorkdirLock
 from vit_jax.data import input_pipeline
 from vit_jax.reporting import run_report
@@ -199,6 +200,8 @@ def _finetune(
                 window.start = time.perf_counter()
             if on_step:
                 on_step(step)
+            if interrupts.requested():
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         manager.wait_until_finished()
         resume = manager.latest_step() or 0
@@ -279,7 +282,7 @@ def _run(
             results=results,
             title=title,
         )
-        if config.mode == "finetune":
+        if config.mode == "finetune" and jax.process_count() == 1:  # Orbax syncs all processes
             for which in WHICH:
                 output = workdir / "export" / which
                 export_run(workdir=workdir, which=which, output=output, overwrite=True)

@@ -52,7 +52,7 @@ _LEAF = {
     ("out", "weight"): ("kernel", "out"),
     ("linear", "weight"): ("kernel", "linear"),
 }
-_TOP = {
+TOP_LEVEL = {
     "embeddings.cls_token": ("cls", "same"),
     "embeddings.position_embeddings": ("Transformer/posembed_input/pos_embedding", "same"),
     "embeddings.patch_embeddings.projection.weight": ("embedding/kernel", "conv"),
@@ -70,8 +70,8 @@ _LAYER_KEY = re.compile(r"(?:encoder\.layer|layers)\.(\d+)\.(.+)\.(weight|bias)"
 def vit_jax_name(key: str) -> tuple[str, str] | None:
     """(vit_jax parameter path, torch array layout) of a Hugging Face ViT key; None if unknown."""
     key = key.removeprefix("vit.")
-    if key in _TOP:
-        return _TOP[key]
+    if key in TOP_LEVEL:
+        return TOP_LEVEL[key]
     m = _LAYER_KEY.fullmatch(key)
     if m is None or m[2] not in _LAYER:
         return None

@@ -38,7 +38,7 @@ _TORCHVISION = [
     (r"fc\.(weight|bias)", "head", ()),
 ]
 _STAGE = r"(?:resnet\.)?encoder\.stages\.(\d+)\.layers\.(\d+)"
-_HUGGING_FACE = [
+HUGGING_FACE_NAMES = [
     (r"(?:resnet\.)?embedder\.embedder\.convolution\.(weight)", "conv_root", ()),
     (rf"(?:resnet\.)?embedder\.embedder\.normalization\.({_BN_LEAVES})", "bn_root", ()),
     (rf"{_STAGE}\.layer\.(\d)\.convolution\.(weight)", "block{}/unit{}/conv{}", (1, 1, 1)),
@@ -47,7 +47,7 @@ _HUGGING_FACE = [
     (rf"{_STAGE}\.shortcut\.normalization\.({_BN_LEAVES})", "block{}/unit{}/bn_proj", (1, 1)),
     (r"classifier\.1\.(weight|bias)", "head", ()),
 ]
-_BN_TARGET = {
+BATCH_NORM_TARGETS = {
     "weight": "params/{}/scale",
     "bias": "params/{}/bias",
     "running_mean": "batch_stats/{}/mean",
@@ -88,7 +88,7 @@ def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
     hugging_face = opened.format == "hf_resnet"
     if hugging_face:
         _check_config(opened.config, file=str(opened.weights_file.parent / "config.json"))
-    table = _HUGGING_FACE if hugging_face else _TORCHVISION
+    table = HUGGING_FACE_NAMES if hugging_face else _TORCHVISION
     names = {key: module_and_leaf(key, table=table) for key in opened.arrays}
     reject_unknown_keys(
         keys=[k for k, n in names.items() if n is None],
@@ -101,7 +101,7 @@ def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
         if leaf == "num_batches_tracked":
             continue
         if module.split("/")[-1].startswith("bn"):
-            entries.append((_BN_TARGET[leaf].format(module), key, array))
+            entries.append((BATCH_NORM_TARGETS[leaf].format(module), key, array))
         elif leaf == "bias":
             entries.append((f"params/{module}/bias", key, array))
         else:

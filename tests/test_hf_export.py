@@ -1,0 +1,168 @@
+"""Hugging Face export: the folder loads in transformers (ViTForImageClassification,
+ResNetForImageClassification) with logits equal to ours, and the image-classification pipeline
+picks the same top class as `predict` on image files; models without a Hugging Face class are
+refused."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import (
+    ResNetForImageClassification,
+    ViTForImageClassification,
+    pipeline,
+)
+
+from vit_jax import checkpoints, export, models, predict
+from vit_jax.checkpoints.formats.source import ConversionError
+from vit_jax.checkpoints.hf_export import write_hf_folder
+
+TOLERANCE = 1e-4
+
+
+def random_checkpoint(
+    directory, *, model: str, num_classes: int, image_size, seed: int, **overrides
+):
+    """A converted checkpoint of `model` with every parameter (and BatchNorm statistic) random."""
+    network = models.create_model(model, num_classes=num_classes, **overrides)
+    variables = network.init(jax.random.key(seed), jnp.zeros((1, *image_size, 3)), train=False)
+    leaves, tree = jax.tree.flatten(variables)
+    keys = jax.random.split(jax.random.key(seed + 1), len(leaves))
+    noisy = [
+        leaf + 0.05 * jax.random.normal(key, leaf.shape)
+        for leaf, key in zip(leaves, keys, strict=True)
+    ]
+    variables = jax.tree.unflatten(tree, noisy)
+    if "batch_stats" in variables:  # the statistics of random images, so activations stay O(1)
+        measuring = models.create_model(
+            model, num_classes=num_classes, batch_norm_momentum=0.0, **overrides
+        )
+        images = jax.random.uniform(jax.random.key(seed + 2), (8, *image_size, 3), minval=-1)
+        _, updates = measuring.apply(variables, images, train=True, mutable=["batch_stats"])
+        variables = {**variables, "batch_stats": updates["batch_stats"]}
+    metadata = {
+        "model": model,
+        "source_format": "test",
+        "source_file": "",
+        "sha256": None,
+        "image_size": list(image_size),
+        "num_classes": num_classes,
+        "head_kept": True,
+        "label_names": [f"class_{i}" for i in range(num_classes)],
+        "preprocessing": {"value_range": [-1.0, 1.0], "resize_method": "bilinear"},
+        "model_overrides": overrides,
+    }
+    checkpoints.save(
+        directory=directory,
+        variables=jax.device_get(variables),
+        metadata=metadata,
+        overwrite=False,
+    )
+    return directory
+
+
+def logits_ours(directory, images: np.ndarray) -> np.ndarray:
+    loaded = checkpoints.load(directory=directory)
+    meta = loaded.metadata
+    network = models.create_model(
+        meta["model"], num_classes=meta["num_classes"], **meta["model_overrides"]
+    )
+    return np.asarray(network.apply(loaded.variables, images, train=False))
+
+
+def logits_torch(model_class, folder, images: np.ndarray) -> np.ndarray:
+    model = model_class.from_pretrained(folder).eval()
+    with torch.no_grad():
+        return model(torch.from_numpy(images.transpose(0, 3, 1, 2))).logits.numpy()
+
+
+def exported(tmp_path, source) -> str:
+    output = tmp_path / "hf"
+    assert (
+        export.main(["--checkpoint", str(source), "--format", "hf", "--output", str(output)]) == 0
+    )
+    return str(output)
+
+
+SMALL_VIT = dict(hidden_size=32, mlp_dim=64, num_heads=4, num_layers=2, patches=(4, 4))
+
+
+def test_small_vit_logits_equal_and_the_pipeline_agrees_with_predict(tmp_path, capsys):
+    source = random_checkpoint(
+        tmp_path / "ours",
+        model="ViT-Ti_16",
+        num_classes=5,
+        image_size=(16, 16),
+        seed=0,
+        **SMALL_VIT,
+    )
+    folder = exported(tmp_path, source)
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 16, 16, 3)).astype(np.float32)
+    difference = np.abs(
+        logits_ours(source, images) - logits_torch(ViTForImageClassification, folder, images)
+    )
+    assert difference.max() <= TOLERANCE
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / "images" / f"{i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(paths[-1])
+    capsys.readouterr()
+    assert predict.main(["--checkpoint", str(source), str(tmp_path / "images")]) == 0
+    ours = {
+        line.split(": ")[0]: line.split(": ")[1].split()[0]
+        for line in capsys.readouterr().out.splitlines()
+    }
+    classify = pipeline("image-classification", model=folder)
+    for path in paths:
+        assert classify(str(path))[0]["label"] == ours[str(path)]
+
+
+@pytest.mark.slow
+def test_full_size_vit_b16_logits_equal(tmp_path):
+    source = random_checkpoint(
+        tmp_path / "ours", model="ViT-B_16", num_classes=3, image_size=(224, 224), seed=2
+    )
+    folder = exported(tmp_path, source)
+    images = np.random.default_rng(3).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
+    difference = np.abs(
+        logits_ours(source, images) - logits_torch(ViTForImageClassification, folder, images)
+    )
+    assert difference.max() <= TOLERANCE, difference.max()
+
+
+@pytest.mark.slow
+def test_full_size_resnet50_logits_equal(tmp_path):
+    source = random_checkpoint(
+        tmp_path / "ours", model="ResNet-50", num_classes=3, image_size=(64, 64), seed=4
+    )
+    folder = exported(tmp_path, source)
+    images = np.random.default_rng(5).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    ours = logits_ours(source, images)
+    assert np.abs(ours[0] - ours[1]).max() > 1e-2  # the images give different logits
+    difference = np.abs(ours - logits_torch(ResNetForImageClassification, folder, images))
+    assert difference.max() <= TOLERANCE * max(1.0, np.abs(ours).max()), difference.max()
+
+
+def test_models_without_a_hugging_face_class_are_refused(tmp_path):
+    source = random_checkpoint(
+        tmp_path / "bit",
+        model="BiT-R50x1",
+        num_classes=2,
+        image_size=(32, 32),
+        seed=6,
+        num_layers=(1, 1, 1, 1),
+    )
+    loaded = checkpoints.load(directory=source)
+    with pytest.raises(ConversionError, match="BiT-R50x1 has no Hugging Face class"):
+        write_hf_folder(
+            variables=loaded.variables,
+            metadata=loaded.metadata,
+            output=tmp_path / "hf",
+            overwrite=False,
+        )
+    assert not (tmp_path / "hf").exists()
