@@ -23,7 +23,7 @@ TINY_ARGS = (
     "--config.checkpoint_every_steps=4",
 )
 TINY_STEPS_PER_EPOCH = 9
-TIMING_KEYS = {"images_per_second", "epoch_seconds", "train_seconds"}
+TIMING_KEYS = {"images_per_second", "epoch_seconds", "train_seconds", "compile_seconds"}
 
 
 def _command(args: tuple[str, ...], workdir: Path, kill_after_step: int | None) -> list[str]:

@@ -69,6 +69,15 @@ def test_the_run_talks_at_start_and_at_every_epoch(trained):
     assert "ViT-Ti_16 trained from scratch: training time" in output
 
 
+def test_compilation_is_timed_apart_from_the_first_epoch(trained):
+    workdir, results, _ = trained
+    report = json.loads((workdir / "results.json").read_text())
+    assert report["compile_seconds"] == results["compile_seconds"] > 0
+    assert sum(e["epoch_seconds"] for e in report["history"]) == pytest.approx(
+        report["train_seconds"]
+    )
+
+
 def test_a_finished_run_exports_its_final_and_best_model(trained):
     workdir, results, _ = trained
     final = checkpoints.load(directory=workdir / "export" / "final")

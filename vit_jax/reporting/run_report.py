@@ -72,7 +72,8 @@ def write_run_report(
     there are training epochs, val_curves.png and runtime.png into `workdir`. Returns the paths
     written.
 
-    results = {"splits": {split: metrics}, "history": [per-epoch dicts], "train_seconds": float},
+    results = {"splits": {split: metrics}, "history": [per-epoch dicts], "train_seconds": float,
+    "compile_seconds": float (optional)},
     with metrics from vit_jax.reporting.metrics.classification_metrics plus "loss"
     (docs/ARCHITECTURE.md, contract 4).
     """
@@ -88,6 +89,7 @@ def write_run_report(
             "splits": results["splits"],
             "history": results["history"],
             "train_seconds": results["train_seconds"],
+            "compile_seconds": results.get("compile_seconds"),
         },
         where="run report",
     )
@@ -100,11 +102,14 @@ def write_run_report(
                 histories={model: report["history"]}, path=workdir / "val_curves.png"
             )
         )
+        compile_seconds = report.get("compile_seconds")
+        labels = [str(e["epoch"]) for e in report["history"]]
+        seconds = [as_float(e["epoch_seconds"]) for e in report["history"]]
         plots.append(
             plot_runtime(
-                labels=[e["epoch"] for e in report["history"]],
-                seconds=[as_float(e["epoch_seconds"]) for e in report["history"]],
-                xlabel="epoch",
+                labels=(["compile"] if compile_seconds is not None else []) + labels,
+                seconds=([compile_seconds] if compile_seconds is not None else []) + seconds,
+                xlabel="epoch (compile: the train step's compilation, not in epoch 1)",
                 title=f"{title or model}: seconds per epoch "
                 f"(total {report['train_seconds']:.1f} s)",
                 path=workdir / "runtime.png",

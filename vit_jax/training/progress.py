@@ -45,6 +45,7 @@ class Progress:
     epoch_loss_count: int = 0
     epoch_seconds: float = 0.0
     train_seconds: float = 0.0
+    compile_seconds: float = 0.0  # of the train step, in every start of the run together
     final_splits: dict | None = None
 
     def add_steps(self, *, losses: np.ndarray, seconds: float) -> None:
