@@ -23,6 +23,25 @@ TINY_ARGS = (
     "--config.checkpoint_every_steps=4",
 )
 TINY_STEPS_PER_EPOCH = 9
+
+
+def tiny_quickstart(**fields):
+    """The config of TINY_ARGS as a ConfigDict (for in-process runs), with `fields` set."""
+    from configs import quickstart
+
+    config = quickstart.get_config()
+    config.update(
+        image_size=(8, 8),
+        num_epochs=2,
+        eval_batch_size=128,
+        log_every_steps=3,
+        checkpoint_every_steps=4,
+        progress_bar=False,
+    )
+    config.model_overrides.update(hidden_size=16, mlp_dim=32, num_heads=2, num_layers=1)
+    config.recipes.quickstart.update(batch_size=128, warmup_steps=5)
+    config.update(fields)
+    return config
 TIMING_KEYS = {"images_per_second", "epoch_seconds", "train_seconds", "compile_seconds"}
 
 

@@ -99,3 +99,15 @@ def test_a_warm_up_longer_than_the_run_is_shortened_with_a_warning(capsys):
     exp = experiment.build(_quickstart(**{"recipes.quickstart.warmup_steps": 10_000}))
     assert exp.recipe.warmup_steps == exp.steps_per_epoch * 20 // 2
     assert "warmup_steps=10000 is not below the" in capsys.readouterr().err
+
+
+def test_a_missing_dataset_and_checkpoint_are_reported_together(tmp_path):
+    config = finetune_vit.get_config()
+    config.data_dir = str(tmp_path / "no_data")
+    config.checkpoint_dir = str(tmp_path / "no_checkpoint")
+    with pytest.raises(FileNotFoundError) as error:
+        experiment.build(config)
+    message = str(error.value)
+    assert "python -m vit_jax.prepare_data --dataset shoe_sandal_boot" in message
+    assert "hf download google/vit-base-patch16-224" in message
+    assert f"--model ViT-B_16 --output {tmp_path / 'no_checkpoint'} --keep_head" in message

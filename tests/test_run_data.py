@@ -2,7 +2,7 @@
 refused, naming the dataset; the same data resumes."""
 
 import pytest
-from main_cli import ROOT
+from main_cli import tiny_quickstart
 
 from vit_jax.data.prepare import prepare
 from vit_jax.data.splits import content_digest, split_of
@@ -15,22 +15,10 @@ class Crash(Exception):
 
 
 def _config(data_dir):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("quickstart", ROOT / "configs" / "quickstart.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    config.update(
-        dataset="image_folder:shoes",
-        data_dir=str(data_dir),
-        image_size=(8, 8),
-        num_epochs=1,
-        eval_batch_size=4,
-        checkpoint_every_steps=1,
-        progress_bar=False,
+    config = tiny_quickstart(
+        dataset="image_folder:shoes", data_dir=str(data_dir), num_epochs=1, eval_batch_size=4
     )
-    config.model_overrides.update(hidden_size=16, mlp_dim=32, num_heads=2, num_layers=1)
+    config.checkpoint_every_steps = 1
     config.recipes.quickstart.update(batch_size=4, warmup_steps=0)
     return config
 

@@ -3,36 +3,17 @@ load, evaluate and predict to exactly the run's own test metrics, seed a new run
 their head, and the run says what it does on the console."""
 
 import contextlib
-import importlib.util
 import io
 import json
 
 import numpy as np
 import pytest
-from main_cli import ROOT
+from main_cli import tiny_quickstart
 from PIL import Image
 
 from vit_jax import checkpoints, evaluate, export, predict
 from vit_jax.data.digits import digits_split
 from vit_jax.training import loop
-
-
-def quickstart(**fields):
-    spec = importlib.util.spec_from_file_location("quickstart", ROOT / "configs" / "quickstart.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    config.update(
-        image_size=(8, 8),
-        num_epochs=2,
-        eval_batch_size=90,
-        log_every_steps=3,
-        progress_bar=False,
-        **fields,
-    )
-    config.model_overrides.update(hidden_size=16, mlp_dim=32, num_heads=2, num_layers=1)
-    config.recipes.quickstart.update(batch_size=128, warmup_steps=5)
-    return config
 
 
 def run_quietly(**kwargs) -> tuple[dict, str]:
@@ -45,7 +26,7 @@ def run_quietly(**kwargs) -> tuple[dict, str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
-    results, output = run_quietly(config=quickstart(), workdir=workdir)
+    results, output = run_quietly(config=tiny_quickstart(), workdir=workdir)
     return workdir, results, output
 
 
@@ -175,7 +156,7 @@ def test_evaluate_refuses_class_names_that_do_not_match(trained, tmp_path, capsy
 
 def test_a_new_run_from_the_export_keeping_its_head_starts_at_its_accuracy(trained, tmp_path):
     workdir, results, _ = trained
-    config = quickstart(
+    config = tiny_quickstart(
         mode="zeroshot",
         init="checkpoint",
         head="keep",
@@ -187,6 +168,6 @@ def test_a_new_run_from_the_export_keeping_its_head_starts_at_its_accuracy(train
 
 def test_a_finished_run_started_again_says_so(trained):
     workdir, results, _ = trained
-    again, output = run_quietly(config=quickstart(), workdir=workdir)
+    again, output = run_quietly(config=tiny_quickstart(), workdir=workdir)
     assert "this run finished at step 18; nothing left to train" in output
     assert again["splits"]["test"]["accuracy"] == results["splits"]["test"]["accuracy"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from vit_jax.checkpoints.convert import convert
 from vit_jax.checkpoints.formats.detect import FORMATS
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter
+from vit_jax.common.help import HelpFormatter, positive_int
 from vit_jax.models import MODEL_NAMES
 
 EXAMPLES = """examples:
@@ -37,12 +37,6 @@ def parse_image_size(text: str) -> tuple[int, int]:
     if len(sides) not in (1, 2) or min(sides) <= 0:
         raise argparse.ArgumentTypeError(f"image size {text!r} is not H or H,W (positive)")
     return (sides[0], sides[-1])
-
-
-def positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

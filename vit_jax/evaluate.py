@@ -18,6 +18,7 @@ from vit_jax.common.help import HelpFormatter
 from vit_jax.data.splits import SPLITS
 from vit_jax.inference.evaluation import evaluate, write_report
 from vit_jax.inference.predictor import Predictor
+from vit_jax.kernels import runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,4 +72,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    runtime.apply()  # XLA and allocator settings, as main.py and the benchmark use
     sys.exit(main())

@@ -13,16 +13,11 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter
+from vit_jax.common.help import HelpFormatter, positive_int
 from vit_jax.inference import image_files
 from vit_jax.inference.predict import console_line, predict_files, write_rows
 from vit_jax.inference.predictor import Predictor
-
-
-def positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(text)
+from vit_jax.kernels import runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,4 +64,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    runtime.apply()  # XLA and allocator settings, as main.py and the benchmark use
     sys.exit(main())

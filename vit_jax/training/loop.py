@@ -46,18 +46,6 @@ from vit_jax.training.steps import make_train_step
 from vit_jax.training.train_state import create_train_state
 
 
-def _compiled(train_step, *, state, mesh: Mesh, config: ml_collections.ConfigDict, recipe):
-    """The train step compiled ahead of time for the loader's micro-batches, so that compilation
-    is timed on its own instead of inside the first epoch."""
-    size = recipe.batch_size // recipe.grad_accum_steps // jax.process_count()
-    example = {
-        "image": np.zeros((size, *config.image_size, 3), np.float32),
-        "label": np.zeros((size,), np.int32),
-        "mask": np.ones((size,), np.float32),
-    }
-    return train_step.lower(state, parallel.shard_batch(example, mesh=mesh)).compile()
-
-
 def _micro_batches(batch: dict[str, np.ndarray], count: int) -> list[dict[str, np.ndarray]]:
     pieces = {name: np.split(value, count) for name, value in batch.items()}
     return [{name: pieces[name][i] for name in batch} for i in range(count)]
@@ -148,7 +136,13 @@ def _finetune(
         dynamic_ncols=True,
     )
     start = time.perf_counter()
-    train_step = _compiled(train_step, state=state, mesh=mesh, config=config, recipe=recipe)
+    train_step = parallel.compile_ahead(
+        train_step,
+        state=state,
+        mesh=mesh,
+        batch_size=recipe.batch_size // recipe.grad_accum_steps,
+        image_size=tuple(config.image_size),
+    )
     progress.compile_seconds += time.perf_counter() - start
     window = Window(first_step=progress.step + 1)
     step = progress.step
