@@ -14,11 +14,12 @@ from vit_jax import (
     convert_checkpoint,
     evaluate,
     export,
+    fewshot,
     predict,
     prepare_data,
 )
 
-COMMANDS = [convert_checkpoint, prepare_data, benchmark, export, predict, evaluate]
+COMMANDS = [convert_checkpoint, prepare_data, benchmark, export, predict, evaluate, fewshot]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda module: module.__name__)

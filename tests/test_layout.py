@@ -19,6 +19,7 @@ MAY_IMPORT = {
     "reporting": {"common", "data"},
     "training": {"common", "models", "kernels", "data", "checkpoints", "reporting"},
     "inference": {"common", "models", "data", "checkpoints", "reporting"},
+    "analysis": {"common", "models", "data", "checkpoints", "inference"},
     "bench": {"common", "models", "kernels", "data", "checkpoints", "training"},
 }
 MAX_MODULE_LINES = 300

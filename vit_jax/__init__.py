@@ -14,6 +14,8 @@ Subpackages, one concern each (docs/ARCHITECTURE.md draws the whole picture); an
                                                config checks, steps, the loop, the study
   inference    -> common, models, data, checkpoints, reporting
                                                predictor, image files, evaluation of a checkpoint
+  analysis     -> common, models, data, checkpoints, inference
+                                               few-shot linear evaluation (paper section 4.1)
   bench        -> common, models, kernels, data, checkpoints, training
                                                timing harness and the benchmarks
 

@@ -1,0 +1,95 @@
+"""Few-shot linear evaluation of a checkpoint's frozen representation (paper, section 4.1).
+
+    python -m vit_jax.fewshot --checkpoint runs/vit_ft/export/final --dataset shoe_sandal_boot \
+        --data_dir data
+    python -m vit_jax.fewshot --checkpoint exported/vit --dataset digits --shots 1,5 --seeds 3
+
+k images per class from the training split, a closed-form regularised least-squares map onto
+{-1, 1}^K targets, accuracy on the test split; mean and spread over seeds. Features are
+extracted once per checkpoint and dataset and cached ($VIT_JAX_CACHE, default ~/.cache/vit_jax).
+"""
+
+import argparse
+import sys
+
+from vit_jax.analysis import fewshot
+from vit_jax.common.errors import run_command
+from vit_jax.common.help import HelpFormatter, positive_int
+from vit_jax.data import input_pipeline
+from vit_jax.kernels import runtime
+
+
+def shot_list(text: str) -> tuple[int, ...]:
+    try:
+        shots = tuple(int(v) for v in text.split(","))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--shots {text!r} is not a list like 1,5,10") from error
+    if not shots or min(shots) < 1:
+        raise argparse.ArgumentTypeError(f"--shots {text!r} must be positive whole numbers")
+    return shots
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from error
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vit_jax.fewshot",
+        description=__doc__.split("\n\n")[0],
+        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--checkpoint", required=True, help="converted or exported checkpoint")
+    parser.add_argument("--dataset", required=True, help="digits, shoe_sandal_boot, image_folder:N")
+    parser.add_argument("--data_dir", help="where --dataset was prepared")
+    parser.add_argument("--shots", type=shot_list, default=fewshot.DEFAULT_SHOTS, help="k values")
+    parser.add_argument("--seeds", type=positive_int, default=5, help="draws of the k images")
+    parser.add_argument("--l2", type=positive_float, default=fewshot.DEFAULT_L2, help="L2 strength")
+    parser.add_argument("--batch_size", type=positive_int, default=64, help="feature extraction")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> None:
+        splits = {}
+        for split in ("train", "test"):
+            splits[split] = fewshot.extract(
+                checkpoint=args.checkpoint,
+                dataset=args.dataset,
+                data_dir=args.data_dir,
+                split=split,
+                batch_size=args.batch_size,
+            )
+        info = input_pipeline.get_info(dataset=args.dataset, data_dir=args.data_dir)
+        num_classes = info.num_classes
+        results = fewshot.fewshot_accuracies(
+            train=splits["train"],
+            test=splits["test"],
+            num_classes=num_classes,
+            shots=args.shots,
+            seeds=args.seeds,
+            l2=args.l2,
+        )
+        dim = splits["train"][0].shape[1]
+        print(
+            f"few-shot linear evaluation of {args.checkpoint} on {args.dataset}: test split, "
+            f"{len(splits['test'][1])} images, {dim} features, L2 {args.l2:g}"
+        )
+        print(fewshot.table(results=results, shots=args.shots), end="")
+
+    return run_command("fewshot", body, debug=args.debug)
+
+
+if __name__ == "__main__":
+    runtime.apply()  # XLA and allocator settings, as main.py and the benchmark use
+    sys.exit(main())
