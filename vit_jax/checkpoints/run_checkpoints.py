@@ -40,7 +40,8 @@ class _QuietOrbax(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not ("did not provide metrics" in message or "directory is read only" in message)
+        quiet = ("did not provide metrics", "directory is read only", "read_only=True, setting")
+        return not any(text in message for text in quiet)
 
 
 logging.getLogger("absl").addFilter(_QuietOrbax())
