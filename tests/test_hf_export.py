@@ -123,28 +123,20 @@ def test_small_vit_logits_equal_and_the_pipeline_agrees_with_predict(tmp_path, c
 
 
 @pytest.mark.slow
-def test_full_size_vit_b16_logits_equal(tmp_path):
+@pytest.mark.parametrize(
+    "model, model_class, size",
+    [("ViT-B_16", ViTForImageClassification, 224), ("ResNet-50", ResNetForImageClassification, 64)],
+)
+def test_full_size_logits_equal(tmp_path, model, model_class, size):
     source = random_checkpoint(
-        tmp_path / "ours", model="ViT-B_16", num_classes=3, image_size=(224, 224), seed=2
+        tmp_path / "ours", model=model, num_classes=3, image_size=(size, size), seed=2
     )
     folder = exported(tmp_path, source)
-    images = np.random.default_rng(3).uniform(-1, 1, (2, 224, 224, 3)).astype(np.float32)
-    difference = np.abs(
-        logits_ours(source, images) - logits_torch(ViTForImageClassification, folder, images)
-    )
-    assert difference.max() <= TOLERANCE, difference.max()
-
-
-@pytest.mark.slow
-def test_full_size_resnet50_logits_equal(tmp_path):
-    source = random_checkpoint(
-        tmp_path / "ours", model="ResNet-50", num_classes=3, image_size=(64, 64), seed=4
-    )
-    folder = exported(tmp_path, source)
-    images = np.random.default_rng(5).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    images = np.random.default_rng(3).uniform(-1, 1, (2, size, size, 3)).astype(np.float32)
     ours = logits_ours(source, images)
     assert np.abs(ours[0] - ours[1]).max() > 1e-2  # the images give different logits
-    difference = np.abs(ours - logits_torch(ResNetForImageClassification, folder, images))
+    difference = np.abs(ours - logits_torch(model_class, folder, images))
+    # float32 rounding grows with the logits (a random ResNet-50's reach several units here).
     assert difference.max() <= TOLERANCE * max(1.0, np.abs(ours).max()), difference.max()
 
 
