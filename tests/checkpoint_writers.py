@@ -1,6 +1,6 @@
 """Test helpers: checkpoint files written in each published format, straight from the
-project's reference tables in tests/data (never from vit_jax's own name maps), and reference
-PyTorch models.
+project's reference tables in tests/data (never from vit_jax's own name maps), reference
+PyTorch models, and random converted checkpoints.
 """
 
 import functools
@@ -8,7 +8,11 @@ import json
 import re
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from vit_jax import checkpoints, models
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -160,3 +164,48 @@ def random_images(*, batch: int, size: tuple[int, int], seed: int) -> np.ndarray
     """NHWC float32 images in [-1, 1]."""
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, (batch, *size, 3)).astype(np.float32)
+
+
+# A 2-layer ViT at 16x16 for converted checkpoints written by the tests.
+SMALL_VIT = dict(hidden_size=32, mlp_dim=64, num_heads=4, num_layers=2, patches=(4, 4))
+
+
+def random_checkpoint(
+    directory, *, model: str, num_classes: int, image_size, seed: int, **overrides
+):
+    """A converted checkpoint of `model` with every parameter (and BatchNorm statistic) random."""
+    network = models.create_model(model, num_classes=num_classes, **overrides)
+    variables = network.init(jax.random.key(seed), jnp.zeros((1, *image_size, 3)), train=False)
+    leaves, tree = jax.tree.flatten(variables)
+    keys = jax.random.split(jax.random.key(seed + 1), len(leaves))
+    noisy = [
+        leaf + 0.05 * jax.random.normal(key, leaf.shape)
+        for leaf, key in zip(leaves, keys, strict=True)
+    ]
+    variables = jax.tree.unflatten(tree, noisy)
+    if "batch_stats" in variables:  # the statistics of random images, so activations stay O(1)
+        measuring = models.create_model(
+            model, num_classes=num_classes, batch_norm_momentum=0.0, **overrides
+        )
+        images = jax.random.uniform(jax.random.key(seed + 2), (8, *image_size, 3), minval=-1)
+        _, updates = measuring.apply(variables, images, train=True, mutable=["batch_stats"])
+        variables = {**variables, "batch_stats": updates["batch_stats"]}
+    metadata = {
+        "model": model,
+        "source_format": "test",
+        "source_file": "",
+        "sha256": None,
+        "image_size": list(image_size),
+        "num_classes": num_classes,
+        "head_kept": True,
+        "label_names": [f"class_{i}" for i in range(num_classes)],
+        "preprocessing": {"value_range": [-1.0, 1.0], "resize_method": "bilinear"},
+        "model_overrides": overrides,
+    }
+    checkpoints.save(
+        directory=directory,
+        variables=jax.device_get(variables),
+        metadata=metadata,
+        overwrite=False,
+    )
+    return directory

@@ -5,7 +5,7 @@ input is the representation, and the command prints its table from cached featur
 import jax
 import numpy as np
 import pytest
-from test_hf_export import SMALL_VIT, random_checkpoint
+from checkpoint_writers import SMALL_VIT, random_checkpoint
 
 from vit_jax import checkpoints, fewshot, models
 from vit_jax.analysis import fewshot as analysis

@@ -3,11 +3,10 @@ ResNetForImageClassification) with logits equal to ours, and the image-classific
 picks the same top class as `predict` on image files; models without a Hugging Face class are
 refused."""
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from checkpoint_writers import SMALL_VIT, random_checkpoint
 from PIL import Image
 from transformers import (
     ResNetForImageClassification,
@@ -20,47 +19,6 @@ from vit_jax.checkpoints.formats.source import ConversionError
 from vit_jax.checkpoints.hf_export import write_hf_folder
 
 TOLERANCE = 1e-4
-
-
-def random_checkpoint(
-    directory, *, model: str, num_classes: int, image_size, seed: int, **overrides
-):
-    """A converted checkpoint of `model` with every parameter (and BatchNorm statistic) random."""
-    network = models.create_model(model, num_classes=num_classes, **overrides)
-    variables = network.init(jax.random.key(seed), jnp.zeros((1, *image_size, 3)), train=False)
-    leaves, tree = jax.tree.flatten(variables)
-    keys = jax.random.split(jax.random.key(seed + 1), len(leaves))
-    noisy = [
-        leaf + 0.05 * jax.random.normal(key, leaf.shape)
-        for leaf, key in zip(leaves, keys, strict=True)
-    ]
-    variables = jax.tree.unflatten(tree, noisy)
-    if "batch_stats" in variables:  # the statistics of random images, so activations stay O(1)
-        measuring = models.create_model(
-            model, num_classes=num_classes, batch_norm_momentum=0.0, **overrides
-        )
-        images = jax.random.uniform(jax.random.key(seed + 2), (8, *image_size, 3), minval=-1)
-        _, updates = measuring.apply(variables, images, train=True, mutable=["batch_stats"])
-        variables = {**variables, "batch_stats": updates["batch_stats"]}
-    metadata = {
-        "model": model,
-        "source_format": "test",
-        "source_file": "",
-        "sha256": None,
-        "image_size": list(image_size),
-        "num_classes": num_classes,
-        "head_kept": True,
-        "label_names": [f"class_{i}" for i in range(num_classes)],
-        "preprocessing": {"value_range": [-1.0, 1.0], "resize_method": "bilinear"},
-        "model_overrides": overrides,
-    }
-    checkpoints.save(
-        directory=directory,
-        variables=jax.device_get(variables),
-        metadata=metadata,
-        overwrite=False,
-    )
-    return directory
 
 
 def logits_ours(directory, images: np.ndarray) -> np.ndarray:
@@ -86,7 +44,6 @@ def exported(tmp_path, source) -> str:
     return str(output)
 
 
-SMALL_VIT = dict(hidden_size=32, mlp_dim=64, num_heads=4, num_layers=2, patches=(4, 4))
 
 
 def test_small_vit_logits_equal_and_the_pipeline_agrees_with_predict(tmp_path, capsys):

@@ -61,15 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        splits = {}
-        for split in ("train", "test"):
-            splits[split] = fewshot.extract(
-                checkpoint=args.checkpoint,
-                dataset=args.dataset,
-                data_dir=args.data_dir,
-                split=split,
-                batch_size=args.batch_size,
-            )
+        splits = fewshot.extract(
+            checkpoint=args.checkpoint,
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            splits=("train", "test"),
+            batch_size=args.batch_size,
+        )
         info = input_pipeline.get_info(dataset=args.dataset, data_dir=args.data_dir)
         num_classes = info.num_classes
         results = fewshot.fewshot_accuracies(

@@ -101,53 +101,77 @@ def head_input_fn(model: nn.Module):
 
 
 def extract(
-    *, checkpoint: Path, dataset: str, data_dir: str | None, split: str, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(features, labels) of a split, computed once per checkpoint, dataset content and split
-    and then read from the cache ($VIT_JAX_CACHE, default ~/.cache/vit_jax, under fewshot/)."""
-    key = _cache_key(checkpoint=checkpoint, dataset=dataset, data_dir=data_dir, split=split)
+    *,
+    checkpoint: Path,
+    dataset: str,
+    data_dir: str | None,
+    splits: tuple[str, ...],
+    batch_size: int,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(features, labels) of each split, computed once per checkpoint, dataset content and split
+    and then read from the cache ($VIT_JAX_CACHE, default ~/.cache/vit_jax, under fewshot/); the
+    checkpoint is loaded only when a split is not cached."""
+    fingerprint = input_pipeline.fingerprint(dataset=dataset, data_dir=data_dir)
     cache = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "vit_jax")) / "fewshot"
-    path = cache / f"{key}.npz"
-    if path.is_file():
-        with np.load(path) as stored:
-            return stored["features"], stored["labels"]
-    loaded = checkpoints.load(directory=checkpoint)
-    meta = loaded.metadata
-    model = models.create_model(
-        meta["model"], num_classes=meta["num_classes"], **meta["model_overrides"]
-    )
-    features_fn = head_input_fn(model)
+    keys = {s: _cache_key(checkpoint=checkpoint, data=[dataset, fingerprint, s]) for s in splits}
+    paths = {split: cache / f"{key}.npz" for split, key in keys.items()}
+    results, features_fn, loaded = {}, None, None
+    for split, path in paths.items():
+        if path.is_file():
+            with np.load(path) as stored:
+                results[split] = stored["features"], stored["labels"]
+            continue
+        if loaded is None:
+            loaded = checkpoints.load(directory=checkpoint)
+            meta = loaded.metadata
+            model = models.create_model(
+                meta["model"], num_classes=meta["num_classes"], **meta["model_overrides"]
+            )
+            features_fn = head_input_fn(model)
+        results[split] = _features(
+            features_fn=features_fn,
+            variables=loaded.variables,
+            metadata=loaded.metadata,
+            dataset=dataset,
+            data_dir=data_dir,
+            split=split,
+            batch_size=batch_size,
+        )
+        cache.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
+        np.savez(temporary, features=results[split][0], labels=results[split][1])
+        os.replace(temporary, path)
+    return results
+
+
+def _features(
+    *, features_fn, variables, metadata, dataset, data_dir, split, batch_size
+) -> tuple[np.ndarray, np.ndarray]:
     loader = input_pipeline.create_loader(
         dataset=dataset,
         data_dir=data_dir,
         split=split,
         batch_size=batch_size,
-        image_size=tuple(meta["image_size"]),
-        preprocessing=meta["preprocessing"],
+        image_size=tuple(metadata["image_size"]),
+        preprocessing=metadata["preprocessing"],
         train=False,
         seed=0,
     )
     features, labels = [], []
     for batch in loader:
         real = batch["mask"] > 0
-        features.append(np.asarray(features_fn(loaded.variables, batch["image"]))[real])
+        features.append(np.asarray(features_fn(variables, batch["image"]))[real])
         labels.append(batch["label"][real])
-    features, labels = np.concatenate(features), np.concatenate(labels)
-    cache.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez(temporary, features=features, labels=labels)
-    os.replace(temporary, path)
-    return features, labels
+    return np.concatenate(features), np.concatenate(labels)
 
 
-def _cache_key(*, checkpoint: Path, dataset: str, data_dir: str | None, split: str) -> str:
-    """Names the checkpoint by its metadata and its files' sizes and times, the data by content."""
+def _cache_key(*, checkpoint: Path, data: list) -> str:
+    """Names the checkpoint by its metadata and its files' sizes and times, plus `data`."""
     sha = hashlib.sha256((Path(checkpoint) / checkpoints.METADATA_FILE).read_bytes())
     for path in sorted((Path(checkpoint) / checkpoints.VARIABLES_DIR).rglob("*")):
         info = path.stat()
         sha.update(f"{path.name}:{info.st_size}:{info.st_mtime_ns}".encode())
-    fingerprint = input_pipeline.fingerprint(dataset=dataset, data_dir=data_dir)
-    sha.update(json.dumps([dataset, fingerprint, split]).encode())
+    sha.update(json.dumps(data).encode())
     return sha.hexdigest()[:32]
 
 
