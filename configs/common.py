@@ -11,7 +11,10 @@ batch 512 by accumulating 32 micro-batches of 16, zero-initialised head.
 
 Fields (all can be overridden with --config.<field>=<value>):
   model             a vit_jax.models.MODEL_NAMES name.
-  mode              'finetune' or 'zeroshot' (evaluate the initial model on validation and test).
+  mode              'finetune', 'zeroshot' (evaluate the initial model on validation and test) or
+                    'fewshot' (linear evaluation of the checkpoint's frozen representation on k
+                    training images per class, paper section 4.1; vit_jax.analysis.fewshot).
+  fewshot           shots (k per class), seeds (draws of the k images), l2 (ridge strength).
   init              'checkpoint' (config.checkpoint_dir, a converted checkpoint) or 'scratch'.
   head              'new': a head for the dataset's classes, initialised as recipe.head_init;
                     'imagenet1k' (zeroshot only): the checkpoint's ImageNet-1k head, its logits
@@ -80,7 +83,7 @@ def paper_recipe() -> ml_collections.ConfigDict:
 
 
 def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
-    """The study's experiment for MODELS[model] in `mode` ('finetune' or 'zeroshot')."""
+    """The study's experiment for MODELS[model] in `mode` ('finetune', 'zeroshot', 'fewshot')."""
     config = ml_collections.ConfigDict()
     config.model, config.checkpoint_dir = MODELS[model]
     config.mode = mode
@@ -99,6 +102,7 @@ def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
 
     config.num_epochs = 3
     config.eval_batch_size = 64
+    config.fewshot = ml_collections.ConfigDict({"shots": (1, 5, 10, 25), "seeds": 5, "l2": 1024.0})
     config.seed = 0
     config.recipe = "study"
     config.recipes = ml_collections.ConfigDict({"study": study_recipe(), "paper": paper_recipe()})

@@ -1,6 +1,8 @@
-"""The study in one command: zero-shot and fine-tuned ViT-B/16, ResNet-50 and ResNet-152 on
-Shoe vs Sandal vs Boot, each cell in workdir/<cell>, then workdir/report.md with the study's
-Tables 1 and 2 and Figure 2 beside our numbers (vit_jax.reporting.study_report.write_study_report).
+"""The study in one command: zero-shot, few-shot (linear evaluation of the pretrained
+representation, paper section 4.1; not in the course study) and fine-tuned ViT-B/16, ResNet-50 and
+ResNet-152 on Shoe vs Sandal vs Boot, each cell in workdir/<cell>, then workdir/report.md with the
+study's Tables 1 and 2 and Figure 2 beside our numbers and a few-shot table
+(vit_jax.reporting.study_report.write_study_report).
 
 Prepare the data and the three checkpoints as the docstrings of configs/zeroshot_*.py say, then:
   python main.py --config configs/study.py --workdir runs/study
@@ -34,7 +36,7 @@ SHARED_FIELDS = (
 def get_config():
     cells = {
         f"{model}_{mode}": common.get_config(model=model, mode=mode)
-        for mode in ("zeroshot", "finetune")
+        for mode in ("zeroshot", "fewshot", "finetune")
         for model in common.MODELS
     }
     config = ml_collections.ConfigDict()

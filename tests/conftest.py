@@ -1,6 +1,7 @@
 """Shared fixtures: synthetic images, source-tree hashing, the real dataset prepared once."""
 
 import hashlib
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +12,13 @@ from PIL import Image
 REAL_DATASET = (
     Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "shoe_sandal_boot"
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """$VIT_JAX_CACHE (downloads, few-shot features) in a temporary folder for the whole session,
+    subprocesses included, so that tests never read or fill the user's cache."""
+    os.environ["VIT_JAX_CACHE"] = str(tmp_path_factory.mktemp("vit_jax_cache"))
 
 
 @pytest.fixture(scope="session")

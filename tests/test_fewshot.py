@@ -1,15 +1,22 @@
 """Few-shot linear evaluation: the closed-form map equals a direct solve of the regularised
 least-squares problem, separable features score near 100% and random ones near chance, the head's
-input is the representation, and the command prints its table from cached features."""
+input is the representation, the command prints its table from cached features, and a study
+cell in mode 'fewshot' reports the same numbers."""
+
+import json
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from checkpoint_writers import SMALL_VIT, random_checkpoint
+from main_cli import tiny_quickstart
 
 from vit_jax import checkpoints, fewshot, models
 from vit_jax.analysis import fewshot as analysis
 from vit_jax.analysis.fewshot import BIAS_FEATURE
+from vit_jax.training.config_checks import ConfigError, check_config
+from vit_jax.training.loop import train_and_evaluate
 
 
 @pytest.mark.parametrize("points, dim", [(40, 8), (6, 30)])  # both normal systems
@@ -93,3 +100,32 @@ def test_the_command_prints_the_table_and_reuses_cached_features(tmp_path, monke
     monkeypatch.setattr(analysis, "head_input_fn", lambda model: pytest.fail("features recomputed"))
     assert fewshot.main(args) == 0
     assert capsys.readouterr().out == first
+
+
+def test_a_fewshot_cell_reports_the_commands_accuracies(tmp_path, monkeypatch, capsys):
+    """config.mode='fewshot' (the study's few-shot cells): results.json and results.md hold the
+    k-shot accuracies per seed, equal to the fewshot command's on the same checkpoint."""
+    monkeypatch.setenv("VIT_JAX_CACHE", str(tmp_path / "cache"))
+    overrides = {**SMALL_VIT, "patches": (2, 2)}
+    source = random_checkpoint(
+        tmp_path / "vit", model="ViT-Ti_16", num_classes=10, image_size=(8, 8), seed=2, **overrides
+    )
+    config = tiny_quickstart(mode="fewshot", init="checkpoint", checkpoint_dir=str(source))
+    config.model_overrides = ml_collections.ConfigDict(overrides)
+    config.fewshot.update(shots=(1, 5), seeds=3)
+    results = train_and_evaluate(config=config, workdir=tmp_path / "run")
+    written = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert written["mode"] == "fewshot" and written["fewshot"] == results["fewshot"]
+    assert [len(e["accuracies"]) for e in written["fewshot"]] == [3, 3]
+    capsys.readouterr()
+    args = ["--checkpoint", str(source), "--dataset", "digits", "--shots", "1,5", "--seeds", "3"]
+    assert fewshot.main(args) == 0
+    table = capsys.readouterr().out.split("\n", 1)[1]
+    assert table in (tmp_path / "run" / "results.md").read_text()
+    five = written["fewshot"][1]
+    assert f"| 5 | {100 * five['mean']:.2f} | {100 * five['std']:.2f} | 3 |" in table
+
+
+def test_a_fewshot_cell_needs_a_checkpoint():
+    with pytest.raises(ConfigError, match="mode='fewshot' evaluates a pre-trained model"):
+        check_config(tiny_quickstart(mode="fewshot"))

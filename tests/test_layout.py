@@ -17,9 +17,9 @@ MAY_IMPORT = {
     "data": {"common"},
     "checkpoints": {"common", "models"},
     "reporting": {"common", "data"},
-    "training": {"common", "models", "kernels", "data", "checkpoints", "reporting"},
+    "training": {"common", "models", "kernels", "data", "checkpoints", "reporting", "analysis"},
     "inference": {"common", "models", "data", "checkpoints", "reporting"},
-    "analysis": {"common", "models", "data", "checkpoints", "inference"},
+    "analysis": {"common", "models", "data", "checkpoints", "reporting", "inference"},
     "bench": {"common", "models", "kernels", "data", "checkpoints", "training"},
 }
 MAX_MODULE_LINES = 300

@@ -1,4 +1,4 @@
-"""The study config runs its six cells (three models x zero-shot / fine-tuned) into
+"""The study config runs its nine cells (three models x zero-shot / few-shot / fine-tuned) into
 workdir/<cell> and writes the study report; here with tiny converted checkpoints on digits."""
 
 import json
@@ -44,7 +44,7 @@ def _converted_checkpoint(directory: Path, name: str, overrides: dict) -> None:
 
 
 @pytest.mark.slow
-def test_study_runs_six_cells_and_writes_the_report(tmp_path):
+def test_study_runs_every_cell_and_writes_the_report(tmp_path):
     args = [
         "--config=configs/study.py",
         "--config.dataset=digits",
@@ -53,11 +53,12 @@ def test_study_runs_six_cells_and_writes_the_report(tmp_path):
     ]
     for key, (name, overrides) in TINY_MODELS.items():
         _converted_checkpoint(tmp_path / name, name, overrides)
-        for mode in ("zeroshot", "finetune"):
+        for mode in ("zeroshot", "fewshot", "finetune"):
             cell = f"--config.cells.{key}_{mode}"
             args += [f"{cell}.model={name}", f"{cell}.checkpoint_dir={tmp_path / name}"]
         finetune = f"--config.cells.{key}_finetune"
         args += [f"{finetune}.num_epochs=1", f"{finetune}.recipes.study.batch_size=128"]
+        args += [f"--config.cells.{key}_fewshot.fewshot.shots=(1,10)"]
     workdir = tmp_path / "study"
     result = run_main(*args, workdir=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -69,5 +70,11 @@ def test_study_runs_six_cells_and_writes_the_report(tmp_path):
             assert (results["model"], results["mode"]) == (name, mode)
             assert len(results["history"]) == (1 if mode == "finetune" else 0)
             assert f"{100 * results['splits']['test']['accuracy']:.2f}" in report
+        fewshot = json.loads((workdir / f"{key}_fewshot" / "results.json").read_text())
+        assert (fewshot["model"], fewshot["mode"], fewshot["splits"]) == (name, "fewshot", {})
+        assert [e["shots"] for e in fewshot["fewshot"]] == [1, 10]
+        assert all(len(e["accuracies"]) == 5 for e in fewshot["fewshot"])
+        ten_shot = fewshot["fewshot"][1]
+        assert f"{100 * ten_shot['mean']:.2f} ± {100 * ten_shot['std']:.2f}" in report
     assert sorted(common.MODELS) == sorted(TINY_MODELS)
     assert (workdir / "figure2_validation.png").is_file()

@@ -1,10 +1,12 @@
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from vit_jax.common import files
 from vit_jax.reporting.metrics import classification_metrics
 from vit_jax.reporting.run_report import write_run_report
 from vit_jax.reporting.study_report import STUDY_RESULTS, write_study_report
@@ -292,3 +294,15 @@ def test_a_failed_report_write_keeps_the_previous_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (tmp_path / "results.json").read_text() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_reports_get_the_umask_permissions_and_a_replacement_keeps_the_old_ones(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        path = files.write_text(tmp_path / "new.md", "a")
+        assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+        path.chmod(0o640)
+        files.write_text(path, "b")
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(previous)

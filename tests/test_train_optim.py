@@ -93,5 +93,7 @@ def test_every_config_loads_passes_the_checks_and_shows_its_command(name):
         experiment.check_config(paper)
     if "cells" in config:
         assert sorted(config.cells) == sorted(
-            f"{model}_{mode}" for model in common.MODELS for mode in ("zeroshot", "finetune")
+            f"{model}_{mode}"
+            for model in common.MODELS
+            for mode in ("zeroshot", "fewshot", "finetune")
         )

@@ -17,6 +17,7 @@ from vit_jax.common.errors import run_command
 from vit_jax.common.help import HelpFormatter, positive_int
 from vit_jax.data import input_pipeline
 from vit_jax.kernels import runtime
+from vit_jax.reporting.markdown import fewshot_table
 
 
 def shot_list(text: str) -> tuple[int, ...]:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             f"few-shot linear evaluation of {args.checkpoint} on {args.dataset}: test split, "
             f"{len(splits['test'][1])} images, {dim} features, L2 {args.l2:g}"
         )
-        print(fewshot.table(results=results, shots=args.shots), end="")
+        print(fewshot_table(fewshot.summarise(results=results, shots=args.shots)), end="")
 
     return run_command("fewshot", body, debug=args.debug)
 

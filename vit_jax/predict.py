@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vit_jax.common.errors import run_command
+from vit_jax.common.errors import report_unreadable, run_command
 from vit_jax.common.help import HelpFormatter, positive_int
 from vit_jax.inference import image_files
 from vit_jax.inference.predict import console_line, predict_files, write_rows
@@ -56,11 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {len(rows)} predictions to {args.output}")
 
     status = run_command("predict", body, debug=args.debug)
-    if failures:
-        print(f"predict: error: {len(failures)} input(s) could not be read:", file=sys.stderr)
-        print("\n".join(f"  {line}" for line in failures), file=sys.stderr)
-        status = status or 1
-    return status
+    return report_unreadable("predict", failures, status=status)
 
 
 if __name__ == "__main__":

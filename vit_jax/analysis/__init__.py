@@ -1,5 +1,9 @@
 """The paper's instruments for looking at what a model learned: few-shot linear evaluation of its
-frozen representation (fewshot.py, section 4.1 of Dosovitskiy et al.).
+frozen representation (fewshot.py, section 4.1 of Dosovitskiy et al.), and the pictures of
+section 4.5: attention rollout and mean attention distance (attention.py), the patch-embedding
+filters' principal components and position embedding similarity (embeddings.py), drawn by
+figures.py and put together for a checkpoint and image files by inspection.py.
 
-May import: common, models, data, checkpoints, inference. Imported by: the fewshot command.
+May import: common, models, data, checkpoints, reporting, inference. Imported by: the fewshot
+and inspect commands, training (the study's few-shot cells).
 """

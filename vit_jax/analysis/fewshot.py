@@ -175,13 +175,18 @@ def _cache_key(*, checkpoint: Path, data: list) -> str:
     return sha.hexdigest()[:32]
 
 
-def table(*, results: dict[int, list[float]], shots: tuple[int, ...]) -> str:
-    """Markdown: k, mean and standard deviation of the test accuracy in percent, seeds."""
-    lines = ["| shots per class | accuracy (%) | spread (std, %) | seeds |", "|---|---|---|---|"]
+def summarise(*, results: dict[int, list[float]], shots: tuple[int, ...]) -> list[dict]:
+    """Per k in `shots`: {"shots", "accuracies" (per seed), "mean", "std"}; mean and std are None
+    where a class has fewer than k training images."""
+    entries = []
     for k in shots:
-        if k in results:
-            values = 100 * np.asarray(results[k])
-            lines.append(f"| {k} | {values.mean():.2f} | {values.std():.2f} | {len(values)} |")
-        else:
-            lines.append(f"| {k} | n/a (a class has fewer training images) | | |")
-    return "\n".join(lines) + "\n"
+        values = np.asarray(results.get(k, []), np.float64)
+        entries.append(
+            {
+                "shots": k,
+                "accuracies": values.tolist(),
+                "mean": float(values.mean()) if len(values) else None,
+                "std": float(values.std()) if len(values) else None,
+            }
+        )
+    return entries

@@ -64,3 +64,13 @@ def run_command(
             raise
         return fail(command, error)
     return 0
+
+
+def report_unreadable(command: str, failures: list[str], *, status: int) -> int:
+    """Lists the inputs a command could not read under one error line; returns the exit status
+    (1 if any failed, else `status`)."""
+    if not failures:
+        return status
+    print(f"{command}: error: {len(failures)} input(s) could not be read:", file=sys.stderr)
+    print("\n".join(f"  {line}" for line in failures), file=sys.stderr)
+    return status or 1

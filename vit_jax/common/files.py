@@ -20,6 +20,7 @@ def replacing(path: Path | str) -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     temporary = Path(name)
+    os.chmod(temporary, _mode_for(path))
     try:
         yield temporary
         with open(temporary, "rb") as written:
@@ -29,8 +30,25 @@ def replacing(path: Path | str) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions, or those a new file gets under the umask (mkstemp's own
+    0600 would make every output private)."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text(path: Path | str, text: str) -> Path:
     """Writes `text` to `path` atomically; returns the path."""
     with replacing(path) as temporary:
         temporary.write_text(text)
+    return Path(path)
+
+
+def save_png(figure, path: Path | str, *, dpi: int = 120) -> Path:
+    """Saves a matplotlib Figure as a PNG at `path` atomically; returns the path."""
+    with replacing(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, format="png")
     return Path(path)

@@ -60,15 +60,17 @@ def dot_product_attention(
     broadcast_dropout: bool = True,
     deterministic: bool = True,
     dtype: Dtype | None = None,
+    module: nn.Module | None = None,
 ) -> Array:
     """softmax(q k^T / sqrt(D_h)) v on (batch, tokens, heads, head_dim) arrays (Appendix A).
 
     Without attention dropout: softmax_attention with the heads axis first (each head's
     products are then contiguous matrix products) and its hand-written gradient, about twice
     as fast on CPU as jax.nn.dot_product_attention's XLA formulation. With attention dropout it
-    falls back to flax's explicit softmax.
+    falls back to flax's explicit softmax, and so does a call that sows the attention weights
+    (flax passes `module` when MultiHeadDotProductAttention is called with sow_weights=True).
     """
-    if deterministic or dropout_rate == 0.0:
+    if module is None and (deterministic or dropout_rate == 0.0):
         query = query * jnp.asarray(query.shape[-1] ** -0.5, query.dtype)
         heads_first = [jnp.swapaxes(x, 1, 2) for x in (query, key, value)]
         return jnp.swapaxes(softmax_attention(*heads_first), 1, 2)
@@ -81,4 +83,5 @@ def dot_product_attention(
         broadcast_dropout=broadcast_dropout,
         deterministic=deterministic,
         dtype=dtype,
+        module=module,
     )

@@ -25,6 +25,7 @@ from vit_jax.models.layers import classification_head
 
 Array = jax.Array
 Dtype = Any
+SOWN = "intermediates"
 
 
 class AddPositionEmbedding(nn.Module):
@@ -73,6 +74,10 @@ class EncoderBlock(nn.Module):
     all tokens (keys and values from every token), but its query, the attention output
     projection and the MLP run on one token. Eq. (4) reads only z_L^0, so the last block of the
     classifier needs no more (the same values, about 1/13 fewer FLOPs for ViT-B/16 at 224).
+
+    Applied with the SOWN collection mutable, the block sows its attention weights softmax(q k^T)
+    as (batch, heads, queries, keys) into it ('attention_weights' of its attention module);
+    otherwise they are never formed outside the attention kernel.
     """
 
     mlp_dim: int
@@ -98,7 +103,11 @@ class EncoderBlock(nn.Module):
             attention_fn=dot_product_attention,
             qkv_dot_general=dense_dot_general,
             out_dot_general=dense_dot_general,
-        )(x[:, :1] if class_token_only else x, x)
+        )(
+            x[:, :1] if class_token_only else x,
+            x,
+            sow_weights=self.is_mutable_collection(SOWN),
+        )
         x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=deterministic)
         x = x + inputs
 
@@ -114,7 +123,8 @@ class EncoderBlock(nn.Module):
 
 class Encoder(nn.Module):
     """Position embedding, L encoder blocks and the final LayerNorm of eq. (4), for the class
-    token: returns LN(z_L^0), shape (batch, hidden_size)."""
+    token: returns LN(z_L^0), shape (batch, hidden_size). When attention is sown (SOWN mutable),
+    the last block runs on every token so that its attention rows are complete."""
 
     num_layers: int
     mlp_dim: int
@@ -141,7 +151,7 @@ class Encoder(nn.Module):
                 layer_norm_epsilon=self.layer_norm_epsilon,
                 dtype=self.dtype,
                 name=f"encoderblock_{i}",
-            )(x, not train, i == self.num_layers - 1)
+            )(x, not train, i == self.num_layers - 1 and not self.is_mutable_collection(SOWN))
         norm = nn.LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype, name="encoder_norm")
         return norm(x[:, 0])
 

@@ -73,3 +73,15 @@ def split_sections(splits: dict[str, dict]) -> list[str]:
             ),
         ]
     return parts
+
+
+def fewshot_table(entries: list[dict]) -> str:
+    """Few-shot accuracies ({"shots", "accuracies", "mean", "std"} per k, as
+    vit_jax.analysis.fewshot.summarise gives them) as a table in percent."""
+    rows = [
+        [e["shots"], "n/a (a class has fewer training images)", "", 0]
+        if e["mean"] is None
+        else [e["shots"], percent(e["mean"]), percent(e["std"]), len(e["accuracies"])]
+        for e in entries
+    ]
+    return table(header=["shots per class", "accuracy (%)", "spread (std, %)", "seeds"], rows=rows)

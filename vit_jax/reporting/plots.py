@@ -29,9 +29,7 @@ def plot_validation_curves(*, histories: dict[str, list[dict]], path: Path) -> P
         axes.grid(alpha=0.3)
         axes.legend()
         axes.xaxis.get_major_locator().set_params(integer=True)
-    with files.replacing(path) as temporary:
-        figure.savefig(temporary, dpi=120, format="png")
-    return path
+    return files.save_png(figure, path)
 
 
 def plot_runtime(
@@ -51,9 +49,7 @@ def plot_runtime(
     axes.set_ylabel("training time (s)")
     axes.margins(y=0.15)
     axes.grid(axis="y", alpha=0.3)
-    with files.replacing(path) as temporary:
-        figure.savefig(temporary, dpi=120, format="png")
-    return path
+    return files.save_png(figure, path)
 
 
 def plot_confusion_matrix(
@@ -77,6 +73,4 @@ def plot_confusion_matrix(
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     axes.set_title(title)
-    with files.replacing(path) as temporary:
-        figure.savefig(temporary, dpi=120, format="png")
-    return path
+    return files.save_png(figure, path)

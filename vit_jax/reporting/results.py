@@ -2,7 +2,7 @@
 split's metrics and of each epoch's history entry, and checks naming the first key missing.
 """
 
-MODES = ("zeroshot", "finetune")
+MODES = ("zeroshot", "fewshot", "finetune")
 SPLIT_KEYS = ("accuracy", "f1_macro", "per_class", "confusion_matrix")
 HISTORY_KEYS = (
     "epoch",
@@ -15,6 +15,7 @@ HISTORY_KEYS = (
     "images_per_second",
     "epoch_seconds",
 )
+FEWSHOT_KEYS = ("shots", "accuracies", "mean", "std")
 NOT_RUN = "not run"
 
 
@@ -36,3 +37,7 @@ def check_results(results: dict) -> None:
         for key in HISTORY_KEYS:
             if key not in entry:
                 raise ValueError(f"results['history'][{i}] lacks the key {key!r}")
+    for i, entry in enumerate(results.get("fewshot", [])):
+        for key in FEWSHOT_KEYS:
+            if key not in entry:
+                raise ValueError(f"results['fewshot'][{i}] lacks the key {key!r}")

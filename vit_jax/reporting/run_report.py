@@ -7,7 +7,15 @@ from pathlib import Path
 
 from vit_jax.common import files
 from vit_jax.common.json_values import to_json_compatible
-from vit_jax.reporting.markdown import as_float, number, percent, scientific, split_sections, table
+from vit_jax.reporting.markdown import (
+    as_float,
+    fewshot_table,
+    number,
+    percent,
+    scientific,
+    split_sections,
+    table,
+)
 from vit_jax.reporting.plots import plot_runtime, plot_validation_curves
 from vit_jax.reporting.results import check_mode, check_results
 
@@ -21,7 +29,12 @@ def _run_markdown(*, report: dict, plots: list[Path], title: str) -> str:
         "## Config\n",
         f"```json\n{json.dumps(report['config'], indent=2, sort_keys=True)}\n```\n",
     ]
-    parts += split_sections(splits)
+    parts += split_sections(splits) if splits else []
+    if "fewshot" in report:
+        parts += [
+            "## Few-shot linear evaluation (test split)\n",
+            fewshot_table(report["fewshot"]),
+        ]
     parts.append("## Training history\n")
     if report["history"]:
         parts.append(
@@ -54,7 +67,7 @@ def _run_markdown(*, report: dict, plots: list[Path], title: str) -> str:
             )
         )
     else:
-        parts.append("No training epochs (zero-shot evaluation).\n")
+        parts.append("No training epochs (evaluation of the initial model).\n")
     parts += [f"![{path.stem}]({path.name})\n" for path in plots]
     return "\n".join(parts)
 
@@ -73,7 +86,8 @@ def write_run_report(
     written.
 
     results = {"splits": {split: metrics}, "history": [per-epoch dicts], "train_seconds": float,
-    "compile_seconds": float (optional)},
+    "compile_seconds": float (optional), "fewshot": [{"shots", "accuracies", "mean", "std"}]
+    (few-shot cells)},
     with metrics from vit_jax.reporting.metrics.classification_metrics plus "loss"
     (docs/ARCHITECTURE.md, contract 4).
     """
@@ -90,6 +104,7 @@ def write_run_report(
             "history": results["history"],
             "train_seconds": results["train_seconds"],
             "compile_seconds": results.get("compile_seconds"),
+            **({"fewshot": results["fewshot"]} if "fewshot" in results else {}),
         },
         where="run report",
     )
@@ -116,7 +131,7 @@ def write_run_report(
             )
         )
     markdown_path = workdir / "results.md"
-    files.write_text(markdown_path, _run_markdown(
-            report=report, plots=plots, title=title or f"{model} — {mode}"
-        ))
+    files.write_text(
+        markdown_path, _run_markdown(report=report, plots=plots, title=title or f"{model} — {mode}")
+    )
     return [json_path, markdown_path, *plots]

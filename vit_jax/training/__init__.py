@@ -2,8 +2,10 @@
 optimizer recipes (optim.py), the train state and head initialisation (train_state.py),
 jit-compiled train and eval steps (steps.py) made data-parallel over a device mesh
 (parallel.py), evaluation (evaluation.py), the run's host-side progress (progress.py), what a
-run prints (console.py), the training loop (loop.py), zero-shot runs (zeroshot.py), exports of a
-run's model (export.py), main.py's flag parsing (command_line.py) and the study (study.py).
+run prints (console.py), the training loop (loop.py), zero-shot and few-shot runs
+(zeroshot.py), exports of a run's model (export.py), main.py's flag parsing (command_line.py)
+and the study (study.py).
 
-May import: models, kernels, data, checkpoints, reporting. Imported by: bench and main.py.
+May import: common, models, kernels, data, checkpoints, reporting, analysis. Imported by: bench
+and main.py.
 """

@@ -7,10 +7,10 @@ import jax
 import ml_collections
 
 from vit_jax import models
+from vit_jax.reporting.results import MODES
 from vit_jax.training.optim import OPTIMIZERS, SCHEDULES
 from vit_jax.training.train_state import HEAD_INITS
 
-MODES = ("finetune", "zeroshot")
 INITS = ("checkpoint", "scratch")
 HEADS = ("new", "imagenet1k", "keep")
 DTYPES = ("float32", "bfloat16")
@@ -72,9 +72,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             "config.head='keep' keeps a checkpoint's head; it needs init='checkpoint'"
         )
-    if config.mode == "zeroshot" and config.init == "scratch":
+    if config.mode in ("zeroshot", "fewshot") and config.init == "scratch":
         raise ConfigError(
-            "config.mode='zeroshot' evaluates a pre-trained model; it needs init='checkpoint'"
+            f"config.mode={config.mode!r} evaluates a pre-trained model; it needs init='checkpoint'"
         )
     if config.head == "imagenet1k" and (config.mode, config.init) != ("zeroshot", "checkpoint"):
         raise ConfigError(
@@ -106,12 +106,20 @@ def _check_numbers(config: ml_collections.ConfigDict, *, recipe_field: str) -> N
         "eval_batch_size": (config.eval_batch_size, 1),
         "keep_checkpoints": (config.keep_checkpoints, 1),
         "num_epochs": (config.num_epochs, 0),
+        "fewshot.seeds": (config.fewshot.seeds, 1),
     }
     if config.num_classes is not None:
         at_least["num_classes"] = (config.num_classes, 2)
     for field, (value, low) in at_least.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"config.{field}={value!r} must be an integer >= {low}")
+    shots = tuple(config.fewshot.shots)
+    if not shots or not all(
+        isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in shots
+    ):
+        raise ConfigError(f"config.fewshot.shots={shots!r} must be positive integers")
+    if not config.fewshot.l2 > 0:
+        raise ConfigError(f"config.fewshot.l2={config.fewshot.l2!r} must be positive")
     if not recipe.learning_rate > 0:
         raise ConfigError(
             f"config.{recipe_field}.learning_rate={recipe.learning_rate!r} must be positive"

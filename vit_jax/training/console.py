@@ -67,6 +67,12 @@ def summary(*, title: str, results: dict, workdir) -> str:
             f"  {split}: accuracy {100 * metrics['accuracy']:.2f}%, "
             f"F1 macro {100 * metrics['f1_macro']:.2f}%"
         )
+    for entry in results.get("fewshot", []):
+        if entry["mean"] is not None:
+            lines.append(
+                f"  {entry['shots']}-shot linear: accuracy {100 * entry['mean']:.2f}% "
+                f"(std {100 * entry['std']:.2f}, {len(entry['accuracies'])} seeds)"
+            )
     lines.append(f"  report: {workdir / 'results.md'}")
     if (workdir / "export").is_dir():
         export = workdir / "export"
@@ -75,7 +81,9 @@ def summary(*, title: str, results: dict, workdir) -> str:
 
 
 def run_title(*, model: str, config: ml_collections.ConfigDict) -> str:
-    """'ViT-B_16 fine-tuned', 'ViT-Ti_16 trained from scratch', 'ResNet-50 zero-shot'."""
+    """'ViT-B_16 fine-tuned', 'ViT-Ti_16 trained from scratch', 'ResNet-50 zero-shot', ..."""
     if config.mode == "zeroshot":
         return f"{model} zero-shot"
+    if config.mode == "fewshot":
+        return f"{model} few-shot linear evaluation"
     return f"{model} {'trained from scratch' if config.init == 'scratch' else 'fine-tuned'}"

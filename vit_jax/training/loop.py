@@ -1,4 +1,4 @@
-"""Fine-tuning and zero-shot evaluation runs, with outputs in a workdir.
+"""Fine-tuning, zero-shot and few-shot evaluation runs, with outputs in a workdir.
 
 Outputs: metrics.jsonl and TensorBoard events (vit_jax.reporting.writer.MetricWriter), Orbax
 checkpoints of the whole run (vit_jax.checkpoints.run_checkpoints), results.json, results.md and
@@ -238,9 +238,9 @@ def train_and_evaluate(
     workdir: str | Path,
     on_step: Callable[[int], None] | None = None,
 ) -> dict:
-    """Runs one experiment (config.mode 'finetune' or 'zeroshot') into `workdir`; returns the
-    results given to vit_jax.reporting.run_report.write_run_report. `on_step(step)`, if given,
-    is called after each training step once its checkpoint (if any) has been started."""
+    """Runs one experiment (config.mode 'finetune', 'zeroshot', 'fewshot') into `workdir`;
+    returns the results given to vit_jax.reporting.run_report.write_run_report. `on_step(step)`,
+    if given, is called after each training step once its checkpoint (if any) has been started."""
     workdir = Path(workdir)
     exp = experiment.build(config)
     chief = jax.process_index() == 0
@@ -260,7 +260,7 @@ def _run(
     mesh = parallel.create_mesh()
     evaluator = Evaluator(config=config, exp=exp, mesh=mesh)
     chief = jax.process_index() == 0
-    if config.mode == "zeroshot":
+    if config.mode in ("zeroshot", "fewshot"):
         writer = MetricWriter(workdir=workdir) if chief else None
         try:
             results = zeroshot.evaluate_initial(
