@@ -15,7 +15,10 @@ Fields (all can be overridden with --config.<field>=<value>):
                     'fewshot' (linear evaluation of the checkpoint's frozen representation on k
                     training images per class, paper section 4.1; vit_jax.analysis.fewshot).
   fewshot           shots (k per class), seeds (draws of the k images), l2 (ridge strength).
-  init              'checkpoint' (config.checkpoint_dir, a converted checkpoint) or 'scratch'.
+  init              'checkpoint' (config.checkpoint_dir) or 'scratch'.
+  checkpoint_dir    a converted checkpoint's folder, or a checkpoint name (vit_jax/checkpoints/
+                    named.py), hf://ORG/NAME[@REVISION] or a URL: downloaded and converted once
+                    into $VIT_JAX_CACHE/converted on first use.
   head              'new': a head for the dataset's classes, initialised as recipe.head_init;
                     'imagenet1k' (zeroshot only): the checkpoint's ImageNet-1k head, its logits
                     pooled onto boot/sandal/shoe (vit_jax.reporting.footwear). The study's
@@ -37,12 +40,12 @@ Fields (all can be overridden with --config.<field>=<value>):
 import ml_collections
 from ml_collections import config_dict
 
-# The study's models: short name -> (vit_jax model, converted checkpoint of its Hugging Face
-# ImageNet-1k model, made with `python -m vit_jax.convert_checkpoint ... --keep_head`).
+# The study's models: short name -> (vit_jax model, its Hugging Face ImageNet-1k checkpoint by
+# name in vit_jax/checkpoints/named.py: downloaded and converted on first use).
 MODELS = {
-    "vit": ("ViT-B_16", "checkpoints/ViT-B_16_imagenet1k"),
-    "resnet50": ("ResNet-50", "checkpoints/ResNet-50_imagenet1k"),
-    "resnet152": ("ResNet-152", "checkpoints/ResNet-152_imagenet1k"),
+    "vit": ("ViT-B_16", "vit-b16-in1k"),
+    "resnet50": ("ResNet-50", "resnet50-in1k"),
+    "resnet152": ("ResNet-152", "resnet152-in1k"),
 }
 
 

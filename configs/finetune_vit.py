@@ -1,10 +1,9 @@
 """Fine-tune ViT-B/16 on Shoe vs Sandal vs Boot (the study's Table 2, ViT-B/16 row).
 
-Prepare once (data, and the converted Hugging Face checkpoint google/vit-base-patch16-224):
+Prepare the data once; the checkpoint vit-b16-in1k (Hugging Face google/vit-base-patch16-224) is
+downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
   python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
       --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
-  python -m vit_jax.convert_checkpoint --input <folder of google/vit-base-patch16-224> \
-      --model ViT-B_16 --output checkpoints/ViT-B_16_imagenet1k --keep_head
 Run:
   python main.py --config configs/finetune_vit.py --workdir runs/vit_ft
 Expected: the study reports test accuracy 99.33% and macro F1 99.33% after 3 epochs.

@@ -4,7 +4,8 @@ ResNet-152 on Shoe vs Sandal vs Boot, each cell in workdir/<cell>, then workdir/
 study's Tables 1 and 2 and Figure 2 beside our numbers and a few-shot table
 (vit_jax.reporting.study_report.write_study_report).
 
-Prepare the data and the three checkpoints as the docstrings of configs/zeroshot_*.py say, then:
+Prepare the data as the docstrings of configs/zeroshot_*.py say (the three checkpoints, named in
+configs/common.py, are downloaded and converted on first use), then:
   python main.py --config configs/study.py --workdir runs/study
 Expected: the study's numbers (test accuracy / macro F1, %): zero-shot ViT-B/16 32.90 / 30.70,
 ResNet-152 42.30 / 36.20, ResNet-50 36.60 / 26.90 (untrained heads: near chance, seed-dependent);

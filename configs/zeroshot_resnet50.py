@@ -2,11 +2,10 @@
 pre-trained backbone with a new, randomly initialised 3-class head (uniform +-1/sqrt(2048), as
 Hugging Face initialises ResNetForImageClassification's classifier), evaluated without training.
 
-Prepare once (data, and the converted Hugging Face checkpoint microsoft/resnet-50):
+Prepare the data once; the checkpoint resnet50-in1k (Hugging Face microsoft/resnet-50) is
+downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
   python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
       --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
-  python -m vit_jax.convert_checkpoint --input <folder of microsoft/resnet-50> \
-      --model ResNet-50 --output checkpoints/ResNet-50_imagenet1k --keep_head
 Run:
   python main.py --config configs/zeroshot_resnet50.py --workdir runs/resnet50_zs
 Expected: near chance, as the head is untrained: the study reports test accuracy 36.60% and macro F1

@@ -2,11 +2,10 @@
 pre-trained backbone with a new, randomly initialised 3-class head (normal, std 0.02, as Hugging
 Face initialises ViTForImageClassification's classifier), evaluated without training.
 
-Prepare once (data, and the converted Hugging Face checkpoint google/vit-base-patch16-224):
+Prepare the data once; the checkpoint vit-b16-in1k (Hugging Face google/vit-base-patch16-224) is
+downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
   python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
       --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
-  python -m vit_jax.convert_checkpoint --input <folder of google/vit-base-patch16-224> \
-      --model ViT-B_16 --output checkpoints/ViT-B_16_imagenet1k --keep_head
 Run:
   python main.py --config configs/zeroshot_vit.py --workdir runs/vit_zs
 Expected: near chance, as the head is untrained: the study reports test accuracy 32.90% and macro F1

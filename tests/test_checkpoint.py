@@ -147,7 +147,7 @@ def test_missing_checkpoint_names_the_conversion_command(tmp_path):
         checkpoints.load(directory=tmp_path / "ViT-B_16-imagenet21k")
     message = str(error.value)
     assert "python -m vit_jax.convert_checkpoint" in message
-    assert "--model ViT-B_16 " in message
+    assert "--input vit-b16-in1k " in message
     assert str(tmp_path / "ViT-B_16-imagenet21k") in message
 
 

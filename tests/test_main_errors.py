@@ -25,7 +25,7 @@ def _quickstart(**fields):
     ("fields", "message"),
     [
         ({"model": "ViT-X_99"}, "config.model='ViT-X_99' is not one of ("),
-        ({"mode": "train"}, "config.mode='train' is not one of ('finetune', 'zeroshot')"),
+        ({"mode": "train"}, "mode='train' is not one of ('zeroshot', 'fewshot', 'finetune')"),
         ({"recipe": "fast"}, "config.recipe='fast' is not one of"),
         ({"recipes.quickstart.optimizer": "lamb"}, "optimizer='lamb' is not one of"),
         (
@@ -109,5 +109,4 @@ def test_a_missing_dataset_and_checkpoint_are_reported_together(tmp_path):
         experiment.build(config)
     message = str(error.value)
     assert "python -m vit_jax.prepare_data --dataset shoe_sandal_boot" in message
-    assert "hf download google/vit-base-patch16-224" in message
-    assert f"--model ViT-B_16 --output {tmp_path / 'no_checkpoint'} --keep_head" in message
+    assert f"--input vit-b16-in1k --output {tmp_path / 'no_checkpoint'}" in message

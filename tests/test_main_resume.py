@@ -31,12 +31,20 @@ def _final_state(workdir: Path) -> dict:
 def reference(tmp_path_factory):
     """An uninterrupted run; while it runs, a second run on its workdir is tried (and refused)."""
     workdir = tmp_path_factory.mktemp("reference")
-    uninterrupted = ThreadPoolExecutor(1).submit(run_main, *TINY_ARGS, workdir=workdir)
+    release = workdir.parent / f"{workdir.name}.release"
+    uninterrupted = ThreadPoolExecutor(1).submit(
+        run_main,
+        *TINY_ARGS,
+        workdir=workdir,
+        kill_after_step=10**6,  # never: the run only pauses after step 1 until `release` exists
+        env={"WAIT_FOR_FILE": str(release)},
+    )
     deadline = time.monotonic() + 300
-    while not (workdir / LOCK_FILE).exists():
+    while not (workdir / LOCK_FILE).exists():  # it holds the lock and will wait after step 1
         assert not uninterrupted.done() and time.monotonic() < deadline
         time.sleep(0.05)
     second = run_main(*TINY_ARGS, workdir=workdir)
+    release.touch()
     done = uninterrupted.result()
     assert done.returncode == 0, done.stderr[-3000:]
     return workdir, second

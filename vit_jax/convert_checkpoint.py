@@ -1,7 +1,12 @@
 """Convert a published checkpoint into a vit_jax checkpoint (Orbax variables + metadata.json).
 
-    python -m vit_jax.convert_checkpoint --input PATH --model NAME --output DIR
-        [--num_classes N | --keep_head] [--image_size H[,W]] [--format F] [--overwrite]
+    python -m vit_jax.convert_checkpoint --input PATH|NAME|hf://ORG/NAME|URL [--model NAME]
+        --output DIR [--num_classes N | --keep_head] [--image_size H[,W]] [--format F]
+        [--overwrite]
+
+--input is a local file or folder, a checkpoint name (vit_jax/checkpoints/named.py, README's
+table: it implies --model and whether the head is kept), hf://ORG/NAME[@REVISION] (the Hugging
+Face hub) or an https://, http:// or gs:// address (downloaded once into $VIT_JAX_CACHE).
 
 Formats (detected from the file's bytes and key names; --format overrides): vit_npz (original
 ViT / R50+ViT .npz), bit_npz (BiT .npz), hf_vit (Hugging Face ViT folder or weight file beside
@@ -14,13 +19,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from vit_jax.checkpoints.convert import convert
 from vit_jax.checkpoints.formats.detect import FORMATS
+from vit_jax.checkpoints.named import NAMED, convert_input
 from vit_jax.common.errors import run_command
 from vit_jax.common.help import HelpFormatter, positive_int
 from vit_jax.models import MODEL_NAMES
 
 EXAMPLES = """examples:
+  python -m vit_jax.convert_checkpoint --input vit-b16-in1k --output checkpoints/ViT-B_16_in1k
+  python -m vit_jax.convert_checkpoint --input hf://microsoft/resnet-50 --model ResNet-50 \\
+      --output checkpoints/ResNet-50_imagenet1k --keep_head
   python -m vit_jax.convert_checkpoint --input ViT-B_16.npz --model ViT-B_16 \\
       --output checkpoints/ViT-B_16 --num_classes 3
   python -m vit_jax.convert_checkpoint --input resnet-50 --model ResNet-50 \\
@@ -46,10 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--input", required=True, type=Path, help="checkpoint file or HF folder")
     parser.add_argument(
-        "--model", required=True, choices=MODEL_NAMES, metavar="NAME", help=", ".join(MODEL_NAMES)
+        "--input", required=True, help="file, HF folder, name (" + ", ".join(NAMED) + "), URL"
     )
+    parser.add_argument("--model", choices=MODEL_NAMES, metavar="NAME", help=", ".join(MODEL_NAMES))
     parser.add_argument("--output", required=True, type=Path, help="checkpoint directory")
     parser.add_argument("--num_classes", type=positive_int, help="classes of the new zero head")
     parser.add_argument("--image_size", type=parse_image_size, help="H or H,W in pixels")
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return run_command(
         "convert_checkpoint",
-        lambda: convert(
+        lambda: convert_input(
             input=args.input,
             model=args.model,
             output=args.output,

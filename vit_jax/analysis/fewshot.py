@@ -21,12 +21,12 @@ import jax
 import numpy as np
 
 from vit_jax import checkpoints, models
+from vit_jax.common.cache import cache_dir
 from vit_jax.data import input_pipeline
 
 DEFAULT_SHOTS = (1, 5, 10, 25)
 DEFAULT_L2 = 2.0**10
 BIAS_FEATURE = 100.0
-CACHE_ENV = "VIT_JAX_CACHE"
 
 
 def ridge_fit(*, x: np.ndarray, y: np.ndarray, num_classes: int, l2: float) -> dict:
@@ -112,7 +112,7 @@ def extract(
     and then read from the cache ($VIT_JAX_CACHE, default ~/.cache/vit_jax, under fewshot/); the
     checkpoint is loaded only when a split is not cached."""
     fingerprint = input_pipeline.fingerprint(dataset=dataset, data_dir=data_dir)
-    cache = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "vit_jax")) / "fewshot"
+    cache = cache_dir("fewshot")
     keys = {s: _cache_key(checkpoint=checkpoint, data=[dataset, fingerprint, s]) for s in splits}
     paths = {split: cache / f"{key}.npz" for split, key in keys.items()}
     results, features_fn, loaded = {}, None, None
@@ -137,7 +137,6 @@ def extract(
             split=split,
             batch_size=batch_size,
         )
-        cache.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         np.savez(temporary, features=results[split][0], labels=results[split][1])
         os.replace(temporary, path)

@@ -65,8 +65,10 @@ def convert(
     keep_head: bool = False,
     format: str | None = None,
     overwrite: bool = False,
+    source_address: str | None = None,
 ) -> dict[str, Any]:
-    """Converts `input` for `model` and writes the checkpoint to `output`; returns its metadata."""
+    """Converts `input` for `model` and writes the checkpoint to `output`; returns its metadata.
+    `source_address` (the hf:// or URL `input` was downloaded from) is recorded beside it."""
     if model not in MODEL_NAMES:
         raise ConversionError(f"unknown model {model!r}; valid names: {', '.join(MODEL_NAMES)}")
     if not keep_head and num_classes is None:
@@ -102,6 +104,7 @@ def convert(
         "source_format": source.format,
         "source_file": str(file.absolute()),
         "sha256": sha256_of(file),
+        **({"source_address": source_address} if source_address else {}),
         "image_size": list(size),
         "num_classes": file_classes,
         "head_kept": True,

@@ -189,32 +189,26 @@ def save(
 
 
 # Where the published weights of the study's models come from (README, "Pretrained checkpoints").
-PUBLISHED = {
-    "ViT-B_16": "google/vit-base-patch16-224",
-    "ResNet-50": "microsoft/resnet-50",
-    "ResNet-152": "microsoft/resnet-152",
-}
-
-
 def conversion_command(*, directory: Path, model: str | None = None) -> str:
-    """The commands that download and convert a checkpoint for `model` into `directory`."""
+    """The command that downloads and converts a checkpoint for `model` into `directory`."""
+    from vit_jax.checkpoints.named import NAMED
+
     if model is None:
         name = directory.name.lower()
         spelled = {m: (m.lower(), m.lower().replace("_", "-")) for m in MODEL_NAMES}
         matches = [m for m, forms in spelled.items() if any(form in name for form in forms)]
         model = max(matches, key=len) if matches else None
-    if model in PUBLISHED:
-        folder = PUBLISHED[model].split("/")[1]
+    names = [n for n, e in NAMED.items() if e.model == model and e.source.startswith("hf://")]
+    if names:
         return (
-            f"hf download {PUBLISHED[model]} --local-dir {folder}\n  "
-            f"python -m vit_jax.convert_checkpoint --input {folder} --model {model} "
-            f"--output {directory} --keep_head"
+            f"python -m vit_jax.convert_checkpoint --input {names[0]} --output {directory} "
+            f"(or give the name itself: checkpoint_dir={names[0]})"
         )
     model = model or "<one of " + ", ".join(MODEL_NAMES) + ">"
     return (
-        "python -m vit_jax.convert_checkpoint --input <downloaded checkpoint file or folder> "
-        f"--model {model} --output {directory} --num_classes <N> (or --keep_head); README.md "
-        "lists where to download each model"
+        "python -m vit_jax.convert_checkpoint --input <checkpoint name, hf://ORG/NAME, URL, or "
+        f"downloaded file or folder> --model {model} --output {directory} --num_classes <N> (or "
+        "--keep_head); README.md lists the checkpoint names"
     )
 
 

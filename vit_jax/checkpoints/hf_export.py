@@ -167,8 +167,11 @@ def write_hf_folder(*, variables: dict, metadata: dict, output: Path, overwrite:
         if not (overwrite and (output / "config.json").is_file()):
             raise FileExistsError(
                 f"output {output} exists and is not empty; "
-                + ("it is not a Hugging Face folder, choose another --output" if overwrite else
-                   "add --overwrite to replace a Hugging Face folder there")
+                + (
+                    "it is not a Hugging Face folder, choose another --output"
+                    if overwrite
+                    else "add --overwrite to replace a Hugging Face folder there"
+                )
             )
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))

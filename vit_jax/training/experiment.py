@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -18,6 +19,7 @@ import ml_collections
 from flax import traverse_util
 
 from vit_jax import checkpoints, models
+from vit_jax.checkpoints import named
 from vit_jax.data import input_pipeline
 from vit_jax.reporting import footwear
 from vit_jax.training.config_checks import ConfigError, check_config
@@ -38,6 +40,7 @@ class Experiment:
     logits_fn: Callable[[jax.Array], jax.Array] | None
 
     overrides: dict = dataclasses.field(default_factory=dict)
+    checkpoint_dir: Path | None = None  # the converted checkpoint loaded (init='checkpoint')
 
     def description(self, *, image_size: tuple[int, int]) -> dict:
         """How to rebuild and feed the model: what an exported checkpoint's metadata needs."""
@@ -103,7 +106,7 @@ def _missing_prerequisites(config: ml_collections.ConfigDict) -> None:
         input_pipeline.get_info(dataset=config.dataset, data_dir=config.data_dir)
     except FileNotFoundError as error:
         missing.append(str(error))
-    if config.init == "checkpoint":
+    if config.init == "checkpoint" and not named.is_named(config.checkpoint_dir):
         try:
             checkpoints.check_present(directory=config.checkpoint_dir, model=config.model)
         except FileNotFoundError as error:
@@ -113,11 +116,11 @@ def _missing_prerequisites(config: ml_collections.ConfigDict) -> None:
 
 
 def _load_checkpoint(
-    config: ml_collections.ConfigDict, info: input_pipeline.DatasetInfo
+    config: ml_collections.ConfigDict, info: input_pipeline.DatasetInfo, directory: Path
 ) -> checkpoints.LoadedCheckpoint:
     keep_head = config.head in ("imagenet1k", "keep")
     loaded = checkpoints.load(
-        directory=config.checkpoint_dir,
+        directory=directory,
         num_classes=None if keep_head else info.num_classes,
         image_size=tuple(config.image_size),
     )
@@ -204,7 +207,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
         preprocessing = config.preprocessing.to_dict()
         logits_fn = None
     else:
-        loaded = _load_checkpoint(config, info)
+        checkpoint_dir = named.local_checkpoint(spec=config.checkpoint_dir, model=config.model)
+        loaded = _load_checkpoint(config, info, checkpoint_dir)
         meta = loaded.metadata
         overrides = {**meta["model_overrides"], **overrides}
         model = _create_model(
@@ -244,4 +248,5 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
         recipe=recipe,
         logits_fn=logits_fn,
         overrides=overrides,
+        checkpoint_dir=None if config.init == "scratch" else checkpoint_dir,
     )

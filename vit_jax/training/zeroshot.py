@@ -28,7 +28,9 @@ def evaluate_initial(
     if jax.process_index() == 0:
         print(console.start_block(config=config, exp=exp, workdir=str(workdir)), flush=True)
     if config.mode == "fewshot":
-        entries = _fewshot(config=config, num_classes=exp.info.num_classes)
+        entries = _fewshot(
+            config=config, checkpoint=exp.checkpoint_dir, num_classes=exp.info.num_classes
+        )
         return {"splits": {}, "history": [], "train_seconds": 0.0, "fewshot": entries}
     variables = parallel.replicate(exp.variables, mesh=mesh)
     splits = {}
@@ -39,11 +41,13 @@ def evaluate_initial(
     return {"splits": splits, "history": [], "train_seconds": 0.0}
 
 
-def _fewshot(*, config: ml_collections.ConfigDict, num_classes: int) -> list[dict]:
-    """config.fewshot's k-shot accuracies of config.checkpoint_dir's representation (at the
+def _fewshot(
+    *, config: ml_collections.ConfigDict, checkpoint: Path, num_classes: int
+) -> list[dict]:
+    """config.fewshot's k-shot accuracies of the `checkpoint`'s representation (at the
     checkpoint's own image size and preprocessing; features cached as the fewshot command's)."""
     splits = fewshot.extract(
-        checkpoint=config.checkpoint_dir,
+        checkpoint=checkpoint,
         dataset=config.dataset,
         data_dir=config.data_dir,
         splits=("train", "test"),

@@ -1,0 +1,183 @@
+"""Checkpoints by name: the published checkpoints the study and the paper use (one table, as
+big_vision names its checkpoints), and `local_checkpoint`, which turns a name, an `hf://` or a
+URL into a converted checkpoint in $VIT_JAX_CACHE/converted, downloading and converting it once.
+
+Where each lives is a fact of the publishers (the original vit_jax and BiT buckets, the Hugging
+Face hub). Their SHA-256 sums are not listed, as they could not be checked here: a download is
+verified against the size the server announces, and the SHA-256 of the file converted is recorded
+in the converted checkpoint's metadata (`sha256`, beside `source_address`).
+"""
+
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+
+import jax
+from filelock import FileLock
+
+from vit_jax.checkpoints import remote
+from vit_jax.checkpoints.converted import METADATA_FILE
+from vit_jax.common.cache import cache_dir
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedCheckpoint:
+    source: str  # hf://ORG/NAME, https://... or gs://...
+    model: str  # a vit_jax.models.MODEL_NAMES name
+    keep_head: bool  # False: the head is all zeros (ImageNet-21k releases) and is replaced
+    about: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+_BUCKET = "gs://vit_models"
+NAMED: dict[str, NamedCheckpoint] = {
+    "vit-b16-in21k": NamedCheckpoint(
+        f"{_BUCKET}/imagenet21k/ViT-B_16.npz",
+        "ViT-B_16",
+        False,
+        "ViT-B/16 pre-trained on ImageNet-21k (original .npz, with pre-logits), 224x224",
+    ),
+    "vit-b16-in21k-in1k-384": NamedCheckpoint(
+        f"{_BUCKET}/imagenet21k+imagenet2012/ViT-B_16.npz",
+        "ViT-B_16",
+        True,
+        "ViT-B/16, ImageNet-21k then fine-tuned on ImageNet-1k at 384x384 (original .npz)",
+    ),
+    "vit-b16-in21k-in1k": NamedCheckpoint(
+        f"{_BUCKET}/imagenet21k+imagenet2012/ViT-B_16-224.npz",
+        "ViT-B_16",
+        True,
+        "ViT-B/16, ImageNet-21k then fine-tuned on ImageNet-1k at 224x224 (original .npz)",
+    ),
+    "vit-b16-in1k": NamedCheckpoint(
+        "hf://google/vit-base-patch16-224",
+        "ViT-B_16",
+        True,
+        "ViT-B/16 with its ImageNet-1k head, Hugging Face (the study's ViT)",
+    ),
+    "resnet50-in1k": NamedCheckpoint(
+        "hf://microsoft/resnet-50",
+        "ResNet-50",
+        True,
+        "ResNet-50 with its ImageNet-1k head, Hugging Face (the study's ResNet-50)",
+    ),
+    "resnet152-in1k": NamedCheckpoint(
+        "hf://microsoft/resnet-152",
+        "ResNet-152",
+        True,
+        "ResNet-152 with its ImageNet-1k head, Hugging Face (the study's ResNet-152)",
+    ),
+    "bit-m-r50x1": NamedCheckpoint(
+        "https://storage.googleapis.com/bit_models/BiT-M-R50x1.npz",
+        "BiT-R50x1",
+        False,
+        "BiT-M ResNet-50x1 pre-trained on ImageNet-21k (the paper's BiT baseline)",
+    ),
+    "r50-vit-b16-in21k": NamedCheckpoint(
+        f"{_BUCKET}/imagenet21k/R50+ViT-B_16.npz",
+        "R50+ViT-B_16",
+        False,
+        "the R50+ViT-B/16 hybrid pre-trained on ImageNet-21k (original .npz)",
+    ),
+}
+
+
+def is_named(spec: str) -> bool:
+    return spec in NAMED or remote.is_remote(spec)
+
+
+def named_model(spec: str) -> str | None:
+    return NAMED[spec].model if spec in NAMED else None
+
+
+def local_checkpoint(*, spec: str, model: str) -> Path:
+    """A converted checkpoint for `spec`: the folder itself for a local path; for a name in NAMED,
+    an hf:// or a URL, $VIT_JAX_CACHE/converted/<name>, made on first use (process 0 downloads and
+    converts under a file lock; the other processes wait for it)."""
+    if not is_named(spec):
+        return Path(spec)
+    entry = NAMED.get(spec) or NamedCheckpoint(spec, model, True, spec)
+    if entry.model != model:
+        raise ValueError(
+            f"checkpoint {spec!r} is a {entry.model}, not a {model}; set the model to "
+            f"{entry.model} or name another checkpoint"
+        )
+    slug = spec if spec in NAMED else _slug(spec)
+    output = cache_dir("converted") / slug
+    if jax.process_index() == 0:
+        with FileLock(str(output.with_name(slug + ".lock"))):
+            if not (output / METADATA_FILE).is_file():
+                _convert(entry=entry, output=output)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"converted {slug}")
+    return output
+
+
+def _convert(*, entry: NamedCheckpoint, output: Path) -> None:
+    from vit_jax.checkpoints.convert import convert
+
+    print(f"{entry.source}: downloading and converting once into {output}")
+    source = remote.fetch(entry.source, sha256=entry.sha256, size=entry.size)
+    convert(
+        input=source,
+        model=entry.model,
+        output=output,
+        num_classes=None if entry.keep_head else 1,
+        keep_head=entry.keep_head,
+        overwrite=output.exists(),
+        source_address=entry.source,
+    )
+
+
+def _slug(spec: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.split("://", 1)[1])[-60:]
+    return f"{readable}-{hashlib.sha256(spec.encode()).hexdigest()[:10]}"
+
+
+def table_markdown() -> str:
+    """The README's table of names."""
+    rows = [f"| `{name}` | {e.about} | `{e.source}` |" for name, e in NAMED.items()]
+    return "\n".join(["| name | checkpoint | source |", "|---|---|---|", *rows]) + "\n"
+
+
+def convert_input(
+    *,
+    input: str,
+    model: str | None,
+    output: Path,
+    num_classes: int | None = None,
+    image_size: tuple[int, int] | None = None,
+    keep_head: bool = False,
+    format: str | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """The convert_checkpoint command: `input` a local file or folder, a name in NAMED (its
+    model, and its head kept unless --num_classes says otherwise), hf:// or a URL."""
+    from vit_jax.checkpoints.convert import convert
+    from vit_jax.checkpoints.formats.source import ConversionError
+
+    entry = NAMED.get(input)
+    if entry is not None:
+        if model not in (None, entry.model):
+            raise ConversionError(f"--input {input} is a {entry.model}, not --model {model}")
+        model = entry.model
+        keep_head = keep_head or (entry.keep_head and num_classes is None)
+    if model is None:
+        raise ConversionError(f"give --model NAME for --input {input}")
+    address = entry.source if entry is not None else input if remote.is_remote(input) else None
+    local = Path(input) if address is None else remote.fetch(address, sha256=entry and entry.sha256)
+    return convert(
+        input=local,
+        model=model,
+        output=output,
+        num_classes=num_classes,
+        image_size=image_size,
+        keep_head=keep_head,
+        format=format,
+        overwrite=overwrite,
+        source_address=address,
+    )
