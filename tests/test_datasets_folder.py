@@ -2,6 +2,7 @@
 
 import re
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -180,3 +181,59 @@ def test_shoe_sandal_boot_builder_labels_kaggle_class_folders(tmp_path, write_im
     assert len(records) == 6
     for name, record in records.items():
         assert info.class_names[record["label"]] == name.split("/")[0].lower(), name
+
+
+def _zip_folder(folder: Path, archive: Path) -> Path:
+    """The folder as a zip archive, with explicit directory entries, as Kaggle's are."""
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(folder.rglob("*")):
+            zipped.write(path, path.relative_to(folder).as_posix())
+    return archive
+
+
+@pytest.mark.parametrize("dataset", ["shoe_sandal_boot", "image_folder"])
+def test_a_zip_archive_prepares_the_same_records_and_splits_as_its_folder(
+    tmp_path, write_image, tree_digest, dataset
+):
+    source = tmp_path / "unzipped"
+    root = source / "Shoe vs Sandal vs Boot Dataset" if dataset == "shoe_sandal_boot" else source
+    for seed in range(45):
+        folder = ["Boot", "Sandal", "Shoe"][seed % 3]
+        write_image(root / folder / f"{folder.lower()} ({seed}).jpg", seed=seed)
+    write_image(root / "Shoe" / "grey (1).png", seed=99, mode="L", format="PNG")  # converted
+    archive = _zip_folder(source, tmp_path / "archive.zip")
+    before = tree_digest(tmp_path / "unzipped"), archive.read_bytes()
+    name = {} if dataset == "shoe_sandal_boot" else {"name": "shoes"}
+    tfds_name = dataset if dataset == "shoe_sandal_boot" else "image_folder/shoes"
+    from_folder, folder_report = prepare(
+        dataset=dataset,
+        source_dir=source if dataset == "shoe_sandal_boot" else root,
+        data_dir=tmp_path / "a",
+        **name,
+    )
+    from_zip, zip_report = prepare(
+        dataset=dataset, source_dir=archive, data_dir=tmp_path / "b", **name
+    )
+    assert zip_report["split_counts"] == folder_report["split_counts"]
+    assert zip_report["duplicate_groups"] == folder_report["duplicate_groups"]
+    assert zip_report["content_fingerprint"] == folder_report["content_fingerprint"]
+    folder_records = read_all(tfds_name, tmp_path / "a", decode=False)
+    zip_records = read_all(tfds_name, tmp_path / "b", decode=False)
+    assert len(zip_records) == 46 and zip_records.keys() == folder_records.keys()
+    for file_name, record in zip_records.items():
+        expected = folder_records[file_name]
+        assert (record["split"], record["label"]) == (expected["split"], expected["label"])
+        assert record["image"] == expected["image"], file_name
+    assert (tree_digest(tmp_path / "unzipped"), archive.read_bytes()) == before
+    again, _ = prepare(dataset=dataset, source_dir=archive, data_dir=tmp_path / "b", **name)
+    assert again == from_zip  # the unchanged archive is recognised
+    with zipfile.ZipFile(archive, "a") as zipped:
+        zipped.writestr(
+            "Shoe vs Sandal vs Boot Dataset/Boot/new.jpg"
+            if dataset == "shoe_sandal_boot"
+            else "Boot/new.jpg",
+            (root / "Boot" / "boot (0).jpg").read_bytes(),
+        )
+    with pytest.raises(ValueError, match="has changed since"):
+        prepare(dataset=dataset, source_dir=archive, data_dir=tmp_path / "b", **name)
+    assert from_folder != from_zip

@@ -8,6 +8,7 @@ config naming a checkpoint converts it once."""
 import hashlib
 import json
 import socket
+from pathlib import Path
 
 import huggingface_hub.constants
 import ml_collections
@@ -256,3 +257,8 @@ def test_a_config_naming_a_checkpoint_converts_it_once(npz_bytes, monkeypatch):
     config.model = "ViT-S_16"
     with pytest.raises(ValueError, match="'vit-ti-test' is a ViT-Ti_16, not a ViT-S_16"):
         experiment.build(config)
+
+
+def test_the_readme_lists_the_named_checkpoints_table():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert named.table_markdown() in readme

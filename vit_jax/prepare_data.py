@@ -1,10 +1,10 @@
 """Prepares a dataset as TFDS array_record files; prints split counts and duplicate groups.
 
-  python -m vit_jax.prepare_data --dataset shoe_sandal_boot --source_dir archive --data_dir data
+  python -m vit_jax.prepare_data --dataset shoe_sandal_boot --source_dir archive.zip --data_dir data
   python -m vit_jax.prepare_data --dataset image_folder --source_dir my_shoes --data_dir data
 
 The prepared data is then read as dataset 'shoe_sandal_boot' or 'image_folder:NAME'.
-The source folder is only read.
+The source folder (or zip archive, read without unpacking) is only read.
 """
 
 import argparse
@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--source_dir", required=True, help="folder with one sub-folder per class")
+    parser.add_argument(
+        "--source_dir", required=True, help="folder (or .zip) with one sub-folder per class"
+    )
     parser.add_argument("--data_dir", required=True, help="where the prepared files are written")
     parser.add_argument("--name", help="image_folder only: dataset name (default: folder name)")
     parser.add_argument(

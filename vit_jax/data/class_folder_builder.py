@@ -12,7 +12,14 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from vit_jax.data.folder_scan import ImageFile, rgb_bytes, scan_class_folders, unreadable_error
+from vit_jax.data.folder_scan import (
+    ImageFile,
+    Source,
+    open_source,
+    rgb_bytes,
+    scan_class_folders,
+    unreadable_error,
+)
 from vit_jax.data.split_report import build_report, write_report
 from vit_jax.data.splits import SPLITS, split_of
 
@@ -23,7 +30,16 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Content-hash 70/15/15 splits."}
 
-    def __init__(self, *, skip_bad_images: bool = False, evaluation_only: bool = False, **kwargs):
+    def __init__(
+        self,
+        *,
+        skip_bad_images: bool = False,
+        evaluation_only: bool = False,
+        source_dir: str | Path | None = None,
+        **kwargs,
+    ):
+        # TFDS's manual_dir must be a folder; a zip archive is given here instead.
+        self._source = None if source_dir is None else open_source(Path(source_dir))
         self._skip_bad_images = skip_bad_images
         self._evaluation_only = evaluation_only
         kwargs.setdefault("file_format", "array_record")
@@ -32,9 +48,9 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     def class_names(self) -> list[str]:
         raise NotImplementedError
 
-    def source_folders(self, manual_dir: Path) -> tuple[Path, list[str]]:
+    def source_folders(self, manual_dir: Source) -> tuple[Source, list[str]]:
         """(root, class folder names in label order) of the directory to prepare from
-        `manual_dir` (the --source_dir)."""
+        `manual_dir` (the --source_dir, opened with folder_scan.open_source)."""
         raise NotImplementedError
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -52,7 +68,8 @@ class ClassFolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         )
 
     def _split_generators(self, dl_manager):
-        root, class_folders = self.source_folders(Path(dl_manager.manual_dir))
+        manual = self._source or open_source(Path(dl_manager.manual_dir))
+        root, class_folders = self.source_folders(manual)
         scan = scan_class_folders(root=root, class_folders=class_folders)
         if scan.unreadable and not self._skip_bad_images:
             raise unreadable_error(unreadable=scan.unreadable)

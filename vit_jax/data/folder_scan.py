@@ -7,6 +7,10 @@ decode (empty, truncated, not an image, larger than MAX_FILE_BYTES, beyond PIL's
 decompression-bomb limit) are collected with the reason, so that all of them can be reported at
 once. Only regular files are opened: named pipes, sockets, devices and links to them are listed
 as ignored (opening a pipe would wait forever, reading a device would not end).
+
+The source may also be a zip archive (the dataset as Kaggle serves it): `open_source` gives a
+zipfile.Path, which offers the same reads, so the images are read from the archive without
+unpacking it; names, labels and digests, hence splits, are those of the unpacked folder.
 """
 
 import dataclasses
@@ -14,6 +18,7 @@ import hashlib
 import io
 import os
 import stat
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,9 +38,32 @@ FILE_KINDS = {
 }
 
 
+Source = Path | zipfile.Path  # a folder, or a folder inside a zip archive
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and zipfile.is_zipfile(path)
+
+
+def open_source(path: Path) -> Source:
+    """`path` itself for a folder; the archive's top level (a zipfile.Path) for a zip file."""
+    return zipfile.Path(path) if is_archive(Path(path)) else Path(path)
+
+
+def relative(path: Source, root: Source) -> str:
+    """`path` relative to `root`, "/"-separated, for folders and archives alike."""
+    if isinstance(path, zipfile.Path):
+        return path.at.rstrip("/").removeprefix(root.at)
+    return str(path.relative_to(root))
+
+
+def _children(folder: Source) -> list[Source]:
+    return sorted(folder.iterdir(), key=lambda child: child.name)
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageFile:
-    path: Path  # the file in the source folder
+    path: Source  # the file in the source folder or archive
     name: str  # path relative to the source folder, e.g. "Boot/boot (1).jpg"
     label: int
     digest: str  # SHA-256 of the file's bytes
@@ -54,11 +82,12 @@ class UnreadableImagesError(ValueError):
     """Raised with the full list of files that could not be decoded."""
 
 
-def find_class_folders(*, root: Path) -> list[str]:
+def find_class_folders(*, root: Source) -> list[str]:
     """Sorted names of the (non-hidden) sub-folders of `root`, one per class."""
     if not root.is_dir():
         raise FileNotFoundError(f"Image folder not found (or not a directory): {root}")
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = [name for name in names if name != "__MACOSX"]  # resource forks of macOS archives
     if not names:
         raise ValueError(
             f"No class folders in {root}: expected one sub-folder of images per class."
@@ -70,21 +99,19 @@ def find_class_folders(*, root: Path) -> list[str]:
     return names
 
 
-def scan_class_folders(*, root: Path, class_folders: Sequence[str]) -> FolderScan:
+def scan_class_folders(*, root: Source, class_folders: Sequence[str]) -> FolderScan:
     """Decodes every regular file of `root/<class_folders[i]>/` (label i) and hashes its bytes."""
     missing = [str(root / name) for name in class_folders if not (root / name).is_dir()]
     if missing:
         raise FileNotFoundError(f"Missing class folder(s): {', '.join(missing)}")
-    ignored = sorted(
-        str(p.relative_to(root)) for p in root.iterdir() if p.name not in class_folders
-    )
+    ignored = sorted(relative(p, root) for p in root.iterdir() if p.name not in class_folders)
     candidates, empty = [], []
     for label, name in enumerate(class_folders):
         files = []
-        for path in sorted((root / name).iterdir()):
+        for path in _children(root / name):
             reason = _ignore_reason(path)
             if reason is not None:
-                ignored.append(f"{path.relative_to(root)}{reason}")
+                ignored.append(f"{relative(path, root)}{reason}")
             else:
                 files.append((path, label))
         if not files:
@@ -102,7 +129,7 @@ def scan_class_folders(*, root: Path, class_folders: Sequence[str]) -> FolderSca
         if problem:
             unreadable.append((str(path), problem))
         else:
-            name = str(path.relative_to(root))
+            name = relative(path, root)
             images.append(ImageFile(path, name, label, digest, stored_as_is))
     return FolderScan(
         images=images,
@@ -112,11 +139,16 @@ def scan_class_folders(*, root: Path, class_folders: Sequence[str]) -> FolderSca
     )
 
 
-def source_fingerprint(*, root: Path, class_folders: Sequence[str]) -> str:
+def source_fingerprint(*, root: Source, class_folders: Sequence[str]) -> str:
     """SHA-256 of the path, size and modification time of every entry of `root` and of its class
-    folders, without reading any file: changes when a file is added, removed or rewritten."""
-    entries = [*root.iterdir()] + [p for name in class_folders for p in (root / name).iterdir()]
+    folders (of an archive: every member's name, size and CRC), without reading any file:
+    changes when a file is added, removed or rewritten."""
     sha = hashlib.sha256()
+    if isinstance(root, zipfile.Path):
+        for info in sorted(root.root.infolist(), key=lambda info: info.filename):
+            sha.update(f"{info.filename}\t{info.file_size}\t{info.CRC}\n".encode())
+        return sha.hexdigest()
+    entries = [*root.iterdir()] + [p for name in class_folders for p in (root / name).iterdir()]
     for path in sorted(entries):
         try:
             info = path.stat()
@@ -149,11 +181,13 @@ def rgb_bytes(*, image: ImageFile) -> bytes:
     return buffer.getvalue()
 
 
-def _ignore_reason(path: Path) -> str | None:
+def _ignore_reason(path: Source) -> str | None:
     """None for a regular file to read; otherwise what is shown after its name in the list of
     ignored entries ('' for hidden files and folders)."""
     if path.name.startswith("."):
         return ""
+    if isinstance(path, zipfile.Path):  # archive members are files or folders
+        return "" if path.is_dir() else None
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -166,10 +200,10 @@ def _ignore_reason(path: Path) -> str | None:
     return f" (not a regular file: {kind})"
 
 
-def _inspect(path: Path) -> tuple[str, bool, str | None]:
+def _inspect(path: Source) -> tuple[str, bool, str | None]:
     """(digest, stored_as_is, problem); problem is None for a decodable image."""
     try:
-        with open(path, "rb") as file:
+        with path.open("rb") as file:
             data = file.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             return "", False, f"larger than {MAX_FILE_BYTES // 2**20} MiB"

@@ -11,7 +11,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from vit_jax.data.class_folder_builder import ClassFolderBuilder
-from vit_jax.data.folder_scan import find_class_folders
+from vit_jax.data.folder_scan import Source, find_class_folders, open_source
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -27,12 +27,11 @@ class ImageFolder(ClassFolderBuilder):
                 f"Invalid dataset name {name!r}: use lower-case letters, digits and '_', "
                 "starting with a letter."
             )
-        self._source_dir = Path(source_dir)
-        self._class_folders = find_class_folders(root=self._source_dir)
-        super().__init__(config=tfds.core.BuilderConfig(name=name), **kwargs)
+        self._class_folders = find_class_folders(root=open_source(Path(source_dir)))
+        super().__init__(config=tfds.core.BuilderConfig(name=name), source_dir=source_dir, **kwargs)
 
     def class_names(self) -> list[str]:
         return self._class_folders
 
-    def source_folders(self, manual_dir: Path) -> tuple[Path, list[str]]:
-        return self._source_dir, self._class_folders
+    def source_folders(self, manual_dir: Source) -> tuple[Source, list[str]]:
+        return manual_dir, self._class_folders

@@ -17,7 +17,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from vit_jax.data.class_folder_builder import ClassFolderBuilder
-from vit_jax.data.folder_scan import source_fingerprint
+from vit_jax.data.folder_scan import is_archive, open_source, source_fingerprint
 from vit_jax.data.image_folder import ImageFolder
 from vit_jax.data.shoe_sandal_boot import ShoeSandalBoot
 from vit_jax.data.split_report import read_report
@@ -29,7 +29,9 @@ RETIRED_PREFIX = ".retired-"
 
 def default_name(*, source_dir: Path) -> str:
     """A valid image_folder name from the folder's name: 'My Shoes 2' -> 'my_shoes_2'."""
-    name = re.sub(r"[^a-z0-9]+", "_", source_dir.resolve().name.lower()).strip("_")
+    folder = source_dir.resolve()
+    folder_name = folder.stem if is_archive(folder) else folder.name
+    name = re.sub(r"[^a-z0-9]+", "_", folder_name.lower()).strip("_")
     return name if name[:1].isalpha() else f"folder_{name}"
 
 
@@ -46,7 +48,7 @@ def _builder(
     if dataset == "shoe_sandal_boot":
         if name is not None:
             raise ValueError("--name is only for --dataset image_folder.")
-        return ShoeSandalBoot(data_dir=str(data_dir), **options)
+        return ShoeSandalBoot(data_dir=str(data_dir), source_dir=source, **options)
     if dataset == "image_folder":
         return ImageFolder(
             name=name or default_name(source_dir=source),
@@ -124,8 +126,8 @@ def prepare(
     Without `overwrite`, an existing preparation from the same, unchanged source is reused and
     one from a changed source is refused (ValueError saying to pass overwrite)."""
     source, data_dir = Path(source_dir), Path(data_dir)
-    if not source.is_dir():
-        raise FileNotFoundError(f"Source folder not found (or not a directory): {source}")
+    if not (source.is_dir() or is_archive(source)):
+        raise FileNotFoundError(f"Source folder not found (or not a folder or zip file): {source}")
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"--data_dir {data_dir} is a file, not a folder")
     options = dict(
@@ -143,7 +145,7 @@ def prepare(
         if report.get("evaluation_only", False) != evaluation_only:
             kind = "for evaluation only" if report.get("evaluation_only") else "with train splits"
             raise ValueError(f"{final} was prepared {kind}; prepare it again with --overwrite")
-        root, class_folders = final_builder.source_folders(source)
+        root, class_folders = final_builder.source_folders(open_source(source))
         if report.get("source_fingerprint") != source_fingerprint(
             root=root, class_folders=class_folders
         ):
@@ -158,7 +160,9 @@ def prepare(
     try:
         builder = _builder(**options, data_dir=staging)
         builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=str(source))
+            download_config=tfds.download.DownloadConfig(
+                manual_dir=str(source.parent if is_archive(source) else source)
+            )
         )
         _swap_in(built=Path(builder.data_dir), final=final)
     finally:
