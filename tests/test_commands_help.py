@@ -15,11 +15,21 @@ from vit_jax import (
     evaluate,
     export,
     fewshot,
+    inspect,
     predict,
     prepare_data,
 )
 
-COMMANDS = [convert_checkpoint, prepare_data, benchmark, export, predict, evaluate, fewshot]
+COMMANDS = [
+    convert_checkpoint,
+    prepare_data,
+    benchmark,
+    export,
+    predict,
+    evaluate,
+    fewshot,
+    inspect,
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda module: module.__name__)

@@ -27,12 +27,8 @@ from vit_jax.models import MODEL_NAMES
 
 EXAMPLES = """examples:
   python -m vit_jax.convert_checkpoint --input vit-b16-in1k --output checkpoints/ViT-B_16_in1k
-  python -m vit_jax.convert_checkpoint --input hf://microsoft/resnet-50 --model ResNet-50 \\
-      --output checkpoints/ResNet-50_imagenet1k --keep_head
   python -m vit_jax.convert_checkpoint --input ViT-B_16.npz --model ViT-B_16 \\
       --output checkpoints/ViT-B_16 --num_classes 3
-  python -m vit_jax.convert_checkpoint --input resnet-50 --model ResNet-50 \\
-      --output checkpoints/ResNet-50_imagenet1k --keep_head
 """
 
 
