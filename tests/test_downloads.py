@@ -262,3 +262,35 @@ def test_a_config_naming_a_checkpoint_converts_it_once(npz_bytes, monkeypatch):
 def test_the_readme_lists_the_named_checkpoints_table():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert named.table_markdown() in readme
+
+
+def test_a_full_disk_names_the_address_and_keeps_the_part_to_resume(npz_bytes, monkeypatch):
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, file):
+            self.file = file
+
+        def write(self, data):
+            raise OSError(28, "No space left on device", self.file.name)
+
+        def tell(self):
+            return self.file.tell()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            self.file.close()
+
+    def opening(path, mode="r", *args, **kwargs):
+        file = real_open(path, mode, *args, **kwargs)
+        return FullDisk(file) if str(path).endswith(".part") else file
+
+    monkeypatch.setattr("builtins.open", opening)
+    with serving({PATH: npz_bytes}) as served:
+        with pytest.raises(remote.DownloadError, match="No space left on device") as error:
+            remote.download(served.url + PATH, progress=False)
+    assert served.url + PATH in str(error.value) and "run the same command again" in str(
+        error.value
+    )

@@ -19,6 +19,7 @@ from filelock import FileLock
 from tqdm import tqdm
 
 from vit_jax.common.cache import cache_dir
+from vit_jax.common.errors import describe
 
 SCHEMES = ("hf://", "https://", "http://", "gs://")
 HUB_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -150,6 +151,11 @@ def _transfer(address: str, *, partial: Path, progress: bool) -> None:
                     bar.update(len(chunk))
             except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 raise _Interrupted from None
+            except OSError as error:  # a full disk: what was written can be resumed
+                raise DownloadError(
+                    f"{address}: {describe(error)}; kept {file.tell()} bytes in {partial}; run "
+                    "the same command again to resume"
+                ) from error
     if total is not None and partial.stat().st_size < total:
         raise _Interrupted
 
