@@ -126,10 +126,24 @@ def test_user_runtime_win_over_ours(monkeypatch):
     assert runtime.merged(current="--xla_b=7 --xla_c=3") == "--xla_b=7 --xla_c=3 --xla_a=1"
 
 
-@pytest.mark.parametrize(("setting", "applied"), [(None, True), ("1", True), ("0", False)])
-def test_allocator_settings_can_be_turned_off_from_the_environment(monkeypatch, setting, applied):
+@pytest.mark.parametrize(
+    ("setting", "memory", "platforms", "applied"),
+    [
+        (None, 64, "cpu", True),
+        ("1", 64, "cpu", True),
+        ("0", 64, "cpu", False),
+        (None, 15.5, "cpu", False),  # a 16 GB laptop: off, and said so
+        ("1", 15.5, "cpu", True),
+        (None, 64, "cuda", False),  # computing on a GPU: no host allocator trade
+    ],
+)
+def test_allocator_settings_apply_on_cpu_with_enough_memory_unless_turned_off(
+    monkeypatch, capsys, setting, memory, platforms, applied
+):
     calls = []
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(runtime, "memory_gib", lambda: memory)
+    monkeypatch.setenv("JAX_PLATFORMS", platforms)
     monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
     if setting is None:
         monkeypatch.delenv("VIT_JAX_KEEP_FREED_MEMORY", raising=False)
@@ -137,3 +151,5 @@ def test_allocator_settings_can_be_turned_off_from_the_environment(monkeypatch, 
         monkeypatch.setenv("VIT_JAX_KEEP_FREED_MEMORY", setting)
     assert runtime.apply() is applied
     assert len(calls) == int(applied)
+    said = "C allocator settings off: 15.5 GiB" in capsys.readouterr().err
+    assert said == (setting is None and memory < runtime.MIN_MEMORY_GIB and platforms == "cpu")

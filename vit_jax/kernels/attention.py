@@ -8,6 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vit_jax.kernels.selection import attention_implementation
+
 Array = jax.Array
 Dtype = Any
 
@@ -75,6 +77,37 @@ def dot_product_attention(
         heads_first = [jnp.swapaxes(x, 1, 2) for x in (query, key, value)]
         return jnp.swapaxes(softmax_attention(*heads_first), 1, 2)
     return nn.dot_product_attention(
+        query,
+        key,
+        value,
+        dropout_rng=dropout_rng,
+        dropout_rate=dropout_rate,
+        broadcast_dropout=broadcast_dropout,
+        deterministic=deterministic,
+        dtype=dtype,
+        module=module,
+    )
+
+
+def library_attention(
+    query: Array,
+    key: Array,
+    value: Array,
+    *,
+    dropout_rng: Array | None = None,
+    dropout_rate: float = 0.0,
+    broadcast_dropout: bool = True,
+    deterministic: bool = True,
+    dtype: Dtype | None = None,
+    module: nn.Module | None = None,
+) -> Array:
+    """The same attention through jax.nn.dot_product_attention and automatic gradients (the
+    'xla' kernels, vit_jax.kernels.selection): cuDNN's fused kernel on a GPU where it applies,
+    XLA's formulation otherwise; flax's explicit softmax with attention dropout or sown weights."""
+    if module is None and (deterministic or dropout_rate == 0.0):
+        implementation = attention_implementation(dtype=query.dtype, head_dim=query.shape[-1])
+        return jax.nn.dot_product_attention(query, key, value, implementation=implementation)
+    return dot_product_attention(
         query,
         key,
         value,

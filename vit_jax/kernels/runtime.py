@@ -12,15 +12,24 @@ any other thread starts.
    after PyTorch ran in the same process). Keeping freed memory in the heap (no mmap, no
    trimming, one arena) removes those faults, at a cost in memory: the heap stays at its
    fragmented high-water mark (measured, ViT-B/16 training step at batch 16: 7.45 s and 12.9 GB
-   peak RSS with these settings, 8.2-8.8 s and 6.2 GB without). VIT_JAX_KEEP_FREED_MEMORY=0 in
-   the environment leaves the C allocator at its defaults.
+   peak RSS with these settings, 8.2-8.8 s and 6.2 GB without). So they apply only where JAX
+   will compute on the CPU (JAX_PLATFORMS=cpu, or no accelerator plugin installed: on a GPU they
+   only cost host memory) and the machine has at least MIN_MEMORY_GIB of memory; on a smaller
+   one they stay off and apply() says so in one line. VIT_JAX_KEEP_FREED_MEMORY=0 in the
+   environment leaves the C allocator at its defaults, =1 applies the settings regardless.
 """
 
 import ctypes
+import importlib.util
 import os
+import sys
 
 # Flag name -> value, appended to XLA_FLAGS by apply().
 FLAGS: dict[str, str] = {}
+
+# Twice the measured 12.9 GB peak would not fit below this; 16 GB laptops are kept safe.
+MIN_MEMORY_GIB = 20
+ACCELERATOR_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "libtpu")
 
 # glibc mallopt() parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
@@ -44,11 +53,31 @@ def keep_freed_memory() -> bool:
     return all(mallopt(parameter, value) == 1 for parameter, value in settings)
 
 
+def computes_on_cpu() -> bool:
+    """Whether JAX will run on its CPU backend, decided without starting it."""
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if platforms:
+        return platforms.split(",")[0].strip() == "cpu"
+    return not any(importlib.util.find_spec(name) for name in ACCELERATOR_PLUGINS)
+
+
+def memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
 def apply() -> bool:
     """Sets XLA_FLAGS and the allocator for this process; call before the first JAX computation.
-    Returns whether the allocator settings took effect (False also when the environment sets
-    VIT_JAX_KEEP_FREED_MEMORY=0)."""
+    Returns whether the allocator settings took effect (see the module docstring for when)."""
     os.environ["XLA_FLAGS"] = merged(current=os.environ.get("XLA_FLAGS", ""))
-    if os.environ.get("VIT_JAX_KEEP_FREED_MEMORY", "1") == "0":
+    setting = os.environ.get("VIT_JAX_KEEP_FREED_MEMORY", "")
+    if setting == "0" or (setting != "1" and not computes_on_cpu()):
+        return False
+    if setting != "1" and memory_gib() < MIN_MEMORY_GIB:
+        print(
+            f"C allocator settings off: {memory_gib():.1f} GiB of memory, below the "
+            f"{MIN_MEMORY_GIB} GiB they need (they trade memory for about 10% CPU speed); "
+            "VIT_JAX_KEEP_FREED_MEMORY=1 applies them anyway",
+            file=sys.stderr,
+        )
         return False
     return keep_freed_memory()

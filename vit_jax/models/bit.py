@@ -16,6 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from vit_jax.kernels import selection
 from vit_jax.models.layers import Stage, classification_head
 
 Array = jax.Array
@@ -92,13 +93,20 @@ class ResNetV2(nn.Module):
     dtype: Dtype = jnp.float32
     remat: bool = False
     unroll: bool = False
+    kernels: str = "auto"  # vit_jax.kernels.selection; 'xla' unrolls the stages
 
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
         del train  # GroupNorm and no dropout: identical in training and evaluation.
+        unroll = self.unroll or selection.resolve(self.kernels) == "xla"
         width = 64 * self.width_factor
         x = StdConv(
-            width, (7, 7), (2, 2), padding=((3, 3), (3, 3)), use_bias=False, dtype=self.dtype,
+            width,
+            (7, 7),
+            (2, 2),
+            padding=((3, 3), (3, 3)),
+            use_bias=False,
+            dtype=self.dtype,
             name="conv_root",
         )(inputs.astype(self.dtype))
         x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -111,7 +119,7 @@ class ResNetV2(nn.Module):
                 features=width * 2**stage,
                 first_stride=1 if stage == 0 else 2,
                 remat=self.remat,
-                unroll=self.unroll,
+                unroll=unroll,
                 name=f"block{stage + 1}",
             )(x)
         x = nn.GroupNorm(

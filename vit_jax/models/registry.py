@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax.core import FrozenDict
 
+from vit_jax.kernels import selection
 from vit_jax.models.bit import ResNetV2
 from vit_jax.models.resnet import ResNet
 from vit_jax.models.vit import VisionTransformer
@@ -46,6 +47,7 @@ def _vit(
             "resnet": resnet,
             "dtype": jnp.float32,
             "remat": False,
+            "kernels": "auto",
         }
     )
 
@@ -60,6 +62,7 @@ def _resnet(num_layers: tuple[int, ...]) -> ml_collections.ConfigDict:
             "dtype": jnp.float32,
             "remat": False,
             "unroll": False,
+            "kernels": "auto",
         }
     )
 
@@ -73,6 +76,7 @@ def _bit(num_layers: tuple[int, ...], width_factor: int) -> ml_collections.Confi
             "dtype": jnp.float32,
             "remat": False,
             "unroll": False,
+            "kernels": "auto",
         }
     )
 
@@ -132,6 +136,8 @@ def create_model(name: str, *, num_classes: int, **overrides: Any) -> nn.Module:
     """The linen Module for `name` with a `num_classes` head; `overrides` replace config fields.
 
     `dtype` may be given as a dtype or its name ('bfloat16'); parameters are always float32.
+    `kernels` ('auto', 'cpu', 'xla'; vit_jax.kernels.selection) chooses the implementation of
+    the layers without changing parameters or results.
     """
     module_cls, config = _lookup(name)
     fields = {key: _hashable(value) for key, value in config.to_dict().items()}
@@ -142,6 +148,7 @@ def create_model(name: str, *, num_classes: int, **overrides: Any) -> nn.Module:
             f"{', '.join(sorted(fields))}"
         )
     fields.update({key: _hashable(value) for key, value in overrides.items()})
+    selection.check(fields["kernels"])
     fields["dtype"] = jnp.dtype(fields["dtype"])
     if fields["dtype"] not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16)):
         raise ValueError(f"dtype {fields['dtype']} is not supported; use float32 or bfloat16")

@@ -18,7 +18,9 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
+from vit_jax.kernels import selection
 from vit_jax.kernels.batch_norm import BatchNorm
 from vit_jax.kernels.convolution import conv_general_dilated
 from vit_jax.kernels.dense import matmul
@@ -29,6 +31,29 @@ Dtype = Any
 
 # torchvision initialisation: kaiming_normal_(mode='fan_out', nonlinearity='relu').
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def _conv(
+    features: int, kernel: int, strides: int, *, pad: int, dtype: Dtype, kernels: str, name: str
+) -> nn.Conv:
+    """A bias-free convolution, its kernel gradient as one patch product with kernels='cpu'."""
+    return nn.Conv(
+        features,
+        (kernel, kernel),
+        (strides, strides),
+        padding=((pad, pad), (pad, pad)),
+        use_bias=False,
+        kernel_init=conv_init,
+        dtype=dtype,
+        conv_general_dilated=conv_general_dilated if kernels == "cpu" else lax.conv_general_dilated,
+        name=name,
+    )
+
+
+def _batch_norm(*, kernels: str, **fields: Any) -> nn.Module:
+    """BatchNorm with the hand-written gradient ('cpu') or flax's own ('xla'): the same
+    parameters, statistics and values."""
+    return (BatchNorm if kernels == "cpu" else nn.BatchNorm)(**fields)
 
 
 class PointwiseConv(nn.Module):
@@ -62,9 +87,11 @@ class Bottleneck(nn.Module):
     batch_norm_momentum: float
     axis_name: str | None
     dtype: Dtype
+    kernels: str = "cpu"  # resolved: 'cpu' or 'xla' (vit_jax.kernels.selection)
 
-    def _batch_norm(self, name: str) -> BatchNorm:
-        return BatchNorm(
+    def _batch_norm(self, name: str) -> nn.Module:
+        return _batch_norm(
+            kernels=self.kernels,
             use_running_average=not self.train,
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,
@@ -74,19 +101,11 @@ class Bottleneck(nn.Module):
         )
 
     def _conv(self, features: int, kernel: int, strides: int, name: str) -> nn.Module:
-        if kernel == 1:
+        if kernel == 1 and self.kernels == "cpu":
             return PointwiseConv(features, strides, self.dtype, name=name)
         pad = (kernel - 1) // 2
-        return nn.Conv(
-            features,
-            (kernel, kernel),
-            (strides, strides),
-            padding=((pad, pad), (pad, pad)),
-            use_bias=False,
-            kernel_init=conv_init,
-            dtype=self.dtype,
-            conv_general_dilated=conv_general_dilated,
-            name=name,
+        return _conv(
+            features, kernel, strides, pad=pad, dtype=self.dtype, kernels=self.kernels, name=name
         )
 
     @nn.compact
@@ -116,21 +135,16 @@ class ResNet(nn.Module):
     dtype: Dtype = jnp.float32
     remat: bool = False
     unroll: bool = False
+    kernels: str = "auto"  # vit_jax.kernels.selection: 'auto', 'cpu' or 'xla'
 
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
-        x = nn.Conv(
-            64,
-            (7, 7),
-            (2, 2),
-            padding=((3, 3), (3, 3)),
-            use_bias=False,
-            kernel_init=conv_init,
-            dtype=self.dtype,
-            conv_general_dilated=conv_general_dilated,
-            name="conv_root",
-        )(inputs.astype(self.dtype))
-        x = BatchNorm(
+        kernels = selection.resolve(self.kernels)
+        x = _conv(64, 7, 2, pad=3, dtype=self.dtype, kernels=kernels, name="conv_root")(
+            inputs.astype(self.dtype)
+        )
+        x = _batch_norm(
+            kernels=kernels,
             use_running_average=not train,
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,
@@ -145,6 +159,7 @@ class ResNet(nn.Module):
             "batch_norm_momentum": self.batch_norm_momentum,
             "axis_name": self.axis_name,
             "dtype": self.dtype,
+            "kernels": kernels,
         }
         for stage, num_units in enumerate(self.num_layers):
             x = Stage(
@@ -154,7 +169,7 @@ class ResNet(nn.Module):
                 features=64 * 2**stage,
                 first_stride=1 if stage == 0 else 2,
                 remat=self.remat,
-                unroll=self.unroll,
+                unroll=self.unroll or kernels == "xla",
                 name=f"block{stage + 1}",
             )(x)
         x = jnp.mean(x, axis=(1, 2))

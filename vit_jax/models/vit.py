@@ -18,7 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vit_jax.kernels.attention import dot_product_attention
+from vit_jax.kernels import selection
+from vit_jax.kernels.attention import dot_product_attention, library_attention
 from vit_jax.kernels.dense import dense_dot_general
 from vit_jax.models.bit import hybrid_backbone
 from vit_jax.models.layers import classification_head
@@ -26,6 +27,11 @@ from vit_jax.models.layers import classification_head
 Array = jax.Array
 Dtype = Any
 SOWN = "intermediates"
+
+
+def _dot_general(kernels: str):
+    """The dense layers' product: the CPU-tuned one, or flax's own (None) for 'xla'."""
+    return dense_dot_general if kernels == "cpu" else None
 
 
 class AddPositionEmbedding(nn.Module):
@@ -51,6 +57,7 @@ class MlpBlock(nn.Module):
     dropout_rate: float
     gelu_approximate: bool
     dtype: Dtype
+    kernels: str = "cpu"  # resolved: 'cpu' or 'xla' (vit_jax.kernels.selection)
 
     @nn.compact
     def __call__(self, inputs: Array, *, deterministic: bool) -> Array:
@@ -58,7 +65,7 @@ class MlpBlock(nn.Module):
             dtype=self.dtype,
             kernel_init=nn.initializers.xavier_uniform(),
             bias_init=nn.initializers.normal(stddev=1e-6),
-            dot_general=dense_dot_general,
+            dot_general=_dot_general(self.kernels),
         )
         x = nn.Dense(self.mlp_dim, **dense)(inputs)
         x = nn.gelu(x, approximate=self.gelu_approximate)
@@ -87,6 +94,7 @@ class EncoderBlock(nn.Module):
     gelu_approximate: bool
     layer_norm_epsilon: float
     dtype: Dtype
+    kernels: str = "cpu"
 
     @nn.compact
     def __call__(self, inputs: Array, deterministic: bool, class_token_only: bool = False) -> Array:
@@ -100,9 +108,9 @@ class EncoderBlock(nn.Module):
             broadcast_dropout=False,
             dropout_rate=self.attention_dropout_rate,
             deterministic=deterministic,
-            attention_fn=dot_product_attention,
-            qkv_dot_general=dense_dot_general,
-            out_dot_general=dense_dot_general,
+            attention_fn=dot_product_attention if self.kernels == "cpu" else library_attention,
+            qkv_dot_general=_dot_general(self.kernels),
+            out_dot_general=_dot_general(self.kernels),
         )(
             x[:, :1] if class_token_only else x,
             x,
@@ -117,6 +125,7 @@ class EncoderBlock(nn.Module):
             dropout_rate=self.dropout_rate,
             gelu_approximate=self.gelu_approximate,
             dtype=self.dtype,
+            kernels=self.kernels,
         )(y, deterministic=deterministic)
         return x + y
 
@@ -135,6 +144,7 @@ class Encoder(nn.Module):
     layer_norm_epsilon: float
     dtype: Dtype
     remat: bool
+    kernels: str = "cpu"
 
     @nn.compact
     def __call__(self, x: Array, *, train: bool) -> Array:
@@ -150,6 +160,7 @@ class Encoder(nn.Module):
                 gelu_approximate=self.gelu_approximate,
                 layer_norm_epsilon=self.layer_norm_epsilon,
                 dtype=self.dtype,
+                kernels=self.kernels,
                 name=f"encoderblock_{i}",
             )(x, not train, i == self.num_layers - 1 and not self.is_mutable_collection(SOWN))
         norm = nn.LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype, name="encoder_norm")
@@ -174,9 +185,11 @@ class VisionTransformer(nn.Module):
     resnet: Mapping[str, Any] | None = None
     dtype: Dtype = jnp.float32
     remat: bool = False
+    kernels: str = "auto"  # vit_jax.kernels.selection: 'auto', 'cpu' or 'xla'
 
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
+        kernels = selection.resolve(self.kernels)
         if self.classifier != "token":
             raise ValueError(f"classifier={self.classifier!r} is not supported; use 'token'")
         x = inputs.astype(self.dtype)
@@ -187,7 +200,7 @@ class VisionTransformer(nn.Module):
                 width_factor=self.resnet["width_factor"],
                 dtype=self.dtype,
                 remat=self.remat,
-                unroll=self.resnet.get("unroll", False),
+                unroll=self.resnet.get("unroll", False) or kernels == "xla",
             )
         height, width = x.shape[1:3]
         if height % self.patches[0] or width % self.patches[1]:
@@ -217,6 +230,7 @@ class VisionTransformer(nn.Module):
             layer_norm_epsilon=self.layer_norm_epsilon,
             dtype=self.dtype,
             remat=self.remat,
+            kernels=kernels,
             name="Transformer",
         )(x, train=train)
         if self.representation_size is not None:
