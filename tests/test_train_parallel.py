@@ -53,7 +53,7 @@ def test_eight_devices_match_one_device(single_device, tmp_path):
     _assert_same(single_device, eight)
     # The steps really trained: losses change and BatchNorm statistics moved off their init.
     losses = single_device["ResNet-50/losses"]
-    assert len(losses) == 6 and np.ptp(losses) > 1e-3
+    assert len(losses) == 3 and np.ptp(losses) > 1e-3  # one per update
     assert np.abs(single_device["ResNet-50/batch_stats/bn_root/mean"]).max() > 1e-3
 
 

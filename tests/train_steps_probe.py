@@ -7,7 +7,7 @@ Two models: a one-stage BatchNorm ResNet (batch statistics averaged over devices
 one-layer ViT. Both take GLOBAL_BATCH examples per update as 2 accumulated micro-batches, SGD
 with momentum and clipping (the paper recipe's optimizer). In a multi-process run each process
 feeds its own slice of every batch, as the input pipeline does. Saved: per-step losses and the
-final variables of each model, flattened to '<model>/<path>' keys.
+final variables of each model (losses per update), flattened to '<model>/<path>' keys.
 """
 
 import sys
@@ -63,19 +63,27 @@ def run(name: str, overrides: dict, mesh: jax.sharding.Mesh) -> dict[str, np.nda
         out_shardings=NamedSharding(mesh, P()),
     )(parallel.replicate({**variables, "params": params}, mesh=mesh))
     train_step = parallel.data_parallel(
-        steps.make_train_step(model=model, optimizer=optimizer, seed=0),
+        steps.make_train_step(model=model, optimizer=optimizer, seed=0, accum_steps=ACCUM),
         mesh=mesh,
-        in_specs=(P(), P(parallel.DATA_AXIS)),
+        in_specs=(P(), parallel.batch_spec(accum_steps=ACCUM)),
         out_specs=(P(), P()),
         donate_argnums=(0,),
     )
     micro = GLOBAL_BATCH // ACCUM
     local = micro // jax.process_count()
     losses = []
-    for start in range(0, len(images), micro):
-        mine = slice(start + jax.process_index() * local, start + (jax.process_index() + 1) * local)
-        batch = {"image": images[mine], "label": labels[mine], "mask": np.ones(local, np.float32)}
-        state, metrics = train_step(state, parallel.shard_batch(batch, mesh=mesh))
+    for start in range(0, len(images), GLOBAL_BATCH):  # this process's part of each micro-batch
+        first = start + jax.process_index() * local
+        mine = np.concatenate(
+            [np.arange(first + j * micro, first + j * micro + local) for j in range(ACCUM)]
+        )
+        batch = {
+            "image": images[mine],
+            "label": labels[mine],
+            "mask": np.ones(len(mine), np.float32),
+        }
+        batch = parallel.shard_batch(batch, mesh=mesh, accum_steps=ACCUM)
+        state, metrics = train_step(state, batch)
         losses.append(metrics["loss"])
     flat = traverse_util.flatten_dict(jax.device_get(state.variables), sep="/")
     return {"losses": np.asarray(jax.device_get(losses)), **flat}

@@ -7,7 +7,7 @@ with the same config resumes from its last checkpoint and ends with the paramete
 of an uninterrupted run (only the timing numbers differ).
 
 Steps are counted in optimizer updates of `recipe.batch_size` examples; with gradient accumulation
-each update runs `recipe.grad_accum_steps` compiled micro-batch steps on slices of one loaded batch.
+each update is one compiled step over `recipe.grad_accum_steps` micro-batches of one loaded batch.
 """
 
 import contextlib
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import jax
 import ml_collections
-import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm import tqdm
@@ -32,7 +31,6 @@ from vit_jax.reporting.writer import MetricWriter
 from vit_jax.training import console, experiment, optim, parallel, zeroshot
 from vit_jax.training.evaluation import Evaluator
 from vit_jax.training.export import WHICH, export_run
-from vit_jax.training.parallel import DATA_AXIS
 from vit_jax.training.progress import (
     Interrupted,
     NonFiniteLossError,
@@ -46,11 +44,6 @@ from vit_jax.training.steps import make_train_step
 from vit_jax.training.train_state import create_train_state
 
 
-def _micro_batches(batch: dict[str, np.ndarray], count: int) -> list[dict[str, np.ndarray]]:
-    pieces = {name: np.split(value, count) for name, value in batch.items()}
-    return [{name: pieces[name][i] for name in batch} for i in range(count)]
-
-
 def _finetune(
     *,
     config: ml_collections.ConfigDict,
@@ -62,6 +55,7 @@ def _finetune(
 ) -> dict:
     chief = jax.process_index() == 0
     recipe = exp.recipe
+    accum = recipe.grad_accum_steps
     steps_per_epoch = exp.steps_per_epoch
     total_steps = steps_per_epoch * config.num_epochs
     optimizer, schedule = optim.create_optimizer(recipe=recipe, total_updates=total_steps)
@@ -71,9 +65,14 @@ def _finetune(
         out_shardings=NamedSharding(mesh, P()),
     )(parallel.replicate(exp.variables, mesh=mesh))
     train_step = parallel.data_parallel(
-        make_train_step(model=exp.model, optimizer=optimizer, seed=config.seed),
+        make_train_step(
+            model=exp.model,
+            optimizer=optimizer,
+            seed=config.seed,
+            accum_steps=accum,
+        ),
         mesh=mesh,
-        in_specs=(P(), P(DATA_AXIS)),
+        in_specs=(P(), parallel.batch_spec(accum_steps=accum)),
         out_specs=(P(), P()),
         donate_argnums=(0,),
     )
@@ -140,17 +139,18 @@ def _finetune(
         train_step,
         state=state,
         mesh=mesh,
-        batch_size=recipe.batch_size // recipe.grad_accum_steps,
+        batch_size=recipe.batch_size,
         image_size=tuple(config.image_size),
+        accum_steps=accum,
     )
     progress.compile_seconds += time.perf_counter() - start
     window = Window(first_step=progress.step + 1)
     step = progress.step
     try:
         for step in range(progress.step + 1, total_steps + 1):
-            for micro_batch in _micro_batches(next(train_iter), recipe.grad_accum_steps):
-                state, metrics = train_step(state, parallel.shard_batch(micro_batch, mesh=mesh))
-                window.metrics.append(metrics)
+            batch = parallel.shard_batch(next(train_iter), mesh=mesh, accum_steps=accum)
+            state, metrics = train_step(state, batch)
+            window.metrics.append(metrics)
             bar.update()
             epoch_end = step % steps_per_epoch == 0
             every = config.checkpoint_every_steps

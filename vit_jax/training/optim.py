@@ -7,7 +7,7 @@ Two recipes are defined in configs/common.py:
   momentum 0.9, gradient clipping at global norm 1, cosine decay after a linear warmup, batch 512
   reached by gradient accumulation.
 Step counts here are optimizer updates; with accumulation one update spans `grad_accum_steps`
-micro-batches (optax.MultiSteps).
+micro-batches, whose gradients the train step accumulates (vit_jax.training.steps).
 """
 
 import ml_collections
@@ -41,7 +41,7 @@ def create_schedule(*, recipe: ml_collections.ConfigDict, total_updates: int) ->
 def create_optimizer(
     *, recipe: ml_collections.ConfigDict, total_updates: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """(optimizer over micro-batch gradients, learning-rate schedule over updates) of `recipe`."""
+    """(optimizer over the update's gradients, learning-rate schedule over updates) of `recipe`."""
     if recipe.optimizer not in OPTIMIZERS:
         raise ValueError(f"recipe.optimizer {recipe.optimizer!r} is not one of {OPTIMIZERS}")
     schedule = create_schedule(recipe=recipe, total_updates=total_updates)
@@ -57,6 +57,4 @@ def create_optimizer(
         optimizer = optax.sgd(schedule, momentum=recipe.momentum)
     if recipe.grad_clip_norm:
         optimizer = optax.chain(optax.clip_by_global_norm(recipe.grad_clip_norm), optimizer)
-    if recipe.grad_accum_steps > 1:
-        optimizer = optax.MultiSteps(optimizer, every_k_schedule=recipe.grad_accum_steps)
     return optimizer, schedule

@@ -49,10 +49,23 @@ def replicate(tree: Any, *, mesh: Mesh) -> Any:
     )
 
 
-def shard_batch(batch: dict[str, np.ndarray], *, mesh: Mesh) -> dict[str, jax.Array]:
+def batch_spec(*, accum_steps: int = 1) -> P:
+    """How a train step's batch is split: along the batch axis, which follows the micro-batch
+    axis when gradients are accumulated."""
+    return P(DATA_AXIS) if accum_steps == 1 else P(None, DATA_AXIS)
+
+
+def shard_batch(
+    batch: dict[str, np.ndarray], *, mesh: Mesh, accum_steps: int = 1
+) -> dict[str, jax.Array]:
     """This process's part of a batch (as yielded by the input pipeline) as global arrays split
-    along the batch axis over DATA_AXIS."""
-    sharding = NamedSharding(mesh, P(DATA_AXIS))
+    along the batch axis over DATA_AXIS; with `accum_steps` > 1 first cut into that many
+    consecutive micro-batches, (accum_steps, micro-batch, ...)."""
+    sharding = NamedSharding(mesh, batch_spec(accum_steps=accum_steps))
+    if accum_steps > 1:
+        batch = {
+            name: value.reshape(accum_steps, -1, *value.shape[1:]) for name, value in batch.items()
+        }
     return {
         name: jax.make_array_from_process_local_data(sharding, value)
         for name, value in batch.items()
@@ -76,7 +89,13 @@ def gather(tree: Any) -> Any:
 
 
 def compile_ahead(
-    train_step: Callable, *, state: Any, mesh: Mesh, batch_size: int, image_size: tuple[int, int]
+    train_step: Callable,
+    *,
+    state: Any,
+    mesh: Mesh,
+    batch_size: int,
+    image_size: tuple[int, int],
+    accum_steps: int = 1,
 ) -> Callable:
     """`train_step` compiled ahead of time for global batches of `batch_size` images as the
     loader yields them ({image float32, label int32, mask float32}), so that compilation is
@@ -87,4 +106,5 @@ def compile_ahead(
         "label": np.zeros((size,), np.int32),
         "mask": np.ones((size,), np.float32),
     }
-    return train_step.lower(state, shard_batch(example, mesh=mesh)).compile()
+    batch = shard_batch(example, mesh=mesh, accum_steps=accum_steps)
+    return train_step.lower(state, batch).compile()

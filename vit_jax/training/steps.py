@@ -21,22 +21,33 @@ Batch = dict[str, jax.Array]
 
 
 def make_train_step(
-    *, model: nn.Module, optimizer: optax.GradientTransformation, seed: int
+    *,
+    model: nn.Module,
+    optimizer: optax.GradientTransformation,
+    seed: int,
+    accum_steps: int = 1,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
-    """(state, batch shard) -> (state after one micro-batch, {"loss", "grad_norm"}).
+    """(state, batch shard) -> (state after one optimizer update, {"loss", "grad_norm"}).
 
-    The loss is the mean softmax cross-entropy over the whole (global) batch. Dropout keys depend
-    on `seed`, the step and the device, so a resumed run draws the same masks.
+    The loss is the mean softmax cross-entropy over the whole (global) batch. With `accum_steps`
+    > 1 the shard is (accum_steps, micro-batch, ...): the micro-batches run one after the other
+    (lax.scan), their gradients are summed on the device and averaged across devices once per
+    update, as the original vit_jax accumulates them (one all-reduce of the gradients instead
+    of one per micro-batch); BatchNorm statistics follow the micro-batches in order. Dropout
+    keys depend on `seed`, the micro-batch counter `state.step` and the device, so a resumed run
+    draws the same masks.
     """
 
-    def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+    def micro_step(state: TrainState, batch_stats, index, batch: Batch):
+        """(loss, new batch statistics, gradient) of one micro-batch on this device."""
         dropout_key = jax.random.fold_in(
-            jax.random.fold_in(jax.random.key(seed), state.step), lax.axis_index(DATA_AXIS)
+            jax.random.fold_in(jax.random.key(seed), state.step + index),
+            lax.axis_index(DATA_AXIS),
         )
-        mutable = ["batch_stats"] if state.batch_stats else False
+        mutable = ["batch_stats"] if batch_stats else False
 
         def loss_fn(params: dict) -> tuple[jax.Array, dict]:
-            variables = {**state.variables, "params": params}
+            variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
             output = model.apply(
                 variables,
                 batch["image"],
@@ -49,13 +60,29 @@ def make_train_step(
             return loss, new_variables.get("batch_stats", {})
 
         # The gradient of this device's shard: parameters marked as varying over DATA_AXIS, so
-        # autodiff does not sum over devices on its own; the average is the explicit pmean below.
+        # autodiff does not sum over devices on its own; the average is the explicit pmean.
         local_params = lax.pcast(state.params, DATA_AXIS, to="varying")
-        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(local_params)
+        (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(local_params)
+        return loss, new_stats, grads
+
+    def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict]:
+        if accum_steps == 1:
+            loss, batch_stats, grads = micro_step(state, state.batch_stats, 0, batch)
+        else:
+
+            def body(carry, inputs):
+                loss_sum, stats, grad_sum = carry
+                loss, stats, grads = micro_step(state, stats, *inputs)
+                return (loss_sum + loss, stats, jax.tree.map(jnp.add, grad_sum, grads)), None
+
+            zeros = jax.tree.map(jnp.zeros_like, lax.pcast(state.params, DATA_AXIS, to="varying"))
+            start = (lax.pcast(jnp.zeros(()), DATA_AXIS, to="varying"), state.batch_stats, zeros)
+            (loss, batch_stats, grads), _ = lax.scan(body, start, (jnp.arange(accum_steps), batch))
+            loss, grads = loss / accum_steps, jax.tree.map(lambda g: g / accum_steps, grads)
         grads = lax.pmean(grads, DATA_AXIS)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         new_state = state.replace(
-            step=state.step + 1,
+            step=state.step + accum_steps,
             params=optax.apply_updates(state.params, updates),
             batch_stats=batch_stats,
             opt_state=opt_state,

@@ -13,7 +13,7 @@ HEAD_INITS = ("zeros", "hf")
 
 class TrainState(struct.PyTreeNode):
     """Micro-batch step counter, parameters, BatchNorm running statistics ({} without BatchNorm) and
-    optimizer state (including optax.MultiSteps' accumulated gradients)."""
+    optimizer state."""
 
     step: jax.Array
     params: Any
