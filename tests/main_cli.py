@@ -42,6 +42,8 @@ def tiny_quickstart(**fields):
     config.recipes.quickstart.update(batch_size=128, warmup_steps=5)
     config.update(fields)
     return config
+
+
 TIMING_KEYS = {"images_per_second", "epoch_seconds", "train_seconds", "compile_seconds"}
 
 

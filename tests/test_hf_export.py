@@ -44,8 +44,6 @@ def exported(tmp_path, source) -> str:
     return str(output)
 
 
-
-
 def test_small_vit_logits_equal_and_the_pipeline_agrees_with_predict(tmp_path, capsys):
     source = random_checkpoint(
         tmp_path / "ours",

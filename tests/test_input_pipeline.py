@@ -15,6 +15,7 @@ from vit_jax.data.preprocessing import (
     Preprocess,
     inception_crop_box,
     normalise,
+    normalise_on_device,
     parse_preprocessing,
 )
 
@@ -266,3 +267,19 @@ def test_unprepared_datasets_name_the_prepare_command(tmp_path):
         get_info(dataset="mnist", data_dir=None)
     with pytest.raises(ValueError, match="one epoch"):
         digits_loader(train=False, num_epochs=None)
+
+
+@pytest.mark.parametrize(
+    "preprocessing",
+    [{"value_range": [-1, 1]}, {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}],
+)
+def test_uint8_batches_normalised_on_the_device_equal_the_host_normalised_ones(preprocessing):
+    """The training loop's batches cross to the device as uint8 (a quarter of the bytes)."""
+    options = dict(image_size=(16, 16), preprocessing=preprocessing, augment=True, seed=5)
+    host = next(iter(digits_loader(**options)))
+    pixels = next(iter(digits_loader(**options, pixels=True)))
+    assert pixels["image"].dtype == np.uint8 and host["image"].dtype == np.float32
+    normalisation = parse_preprocessing(preprocessing=preprocessing)
+    device = jax.jit(lambda x: normalise_on_device(images=x, normalisation=normalisation))
+    np.testing.assert_allclose(device(pixels["image"]), host["image"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(pixels["label"], host["label"])

@@ -64,9 +64,9 @@ def test_sowing_changes_no_output_and_the_plain_path_keeps_the_fast_kernel(tiny_
     assert np.abs(plain).max() > 1e-3  # the random head makes the logits informative
     assert len(state[SOWN]["Transformer"]) == SMALL_VIT["num_layers"]
     plain_jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, images)
-    sown_jaxpr = jax.make_jaxpr(
-        lambda v, x: model.apply(v, x, train=False, mutable=[SOWN])
-    )(variables, images)
+    sown_jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False, mutable=[SOWN]))(
+        variables, images
+    )
     kernel = "name=softmax_attention"  # the attention kernel: no weights formed outside it
     assert str(plain_jaxpr).count(kernel) == SMALL_VIT["num_layers"]
     assert kernel not in str(sown_jaxpr)  # explicit weights only when asked for

@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 from checkpoint_writers import imagenet1k_footwear

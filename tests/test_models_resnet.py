@@ -145,9 +145,12 @@ def test_batch_norm_axis_name_averages_statistics_across_devices():
     local = jax.vmap(lambda x: single.apply(variables, x, train=True, mutable=["batch_stats"]))(
         x.reshape(2, 2, *x.shape[1:])
     )[1]
-    assert np.abs(local["batch_stats"]["bn_root"]["mean"][0] - updated["batch_stats"]["bn_root"][
-        "mean"
-    ]).max() > 1e-4
+    assert (
+        np.abs(
+            local["batch_stats"]["bn_root"]["mean"][0] - updated["batch_stats"]["bn_root"]["mean"]
+        ).max()
+        > 1e-4
+    )
 
 
 def test_remat_keeps_names_outputs_and_running_statistics(tiny_resnet):

@@ -46,11 +46,8 @@ def _state(variables, optimizer, mesh):
 
 
 def _step(model, optimizer, mesh, accum):
-    return parallel.data_parallel(
-        steps.make_train_step(model=model, optimizer=optimizer, seed=0, accum_steps=accum),
-        mesh=mesh,
-        in_specs=(P(), parallel.batch_spec(accum_steps=accum)),
-        out_specs=(P(), P()),
+    return steps.data_parallel_train_step(
+        mesh=mesh, model=model, optimizer=optimizer, seed=0, accum_steps=accum
     )
 
 

@@ -62,12 +62,8 @@ def run(name: str, overrides: dict, mesh: jax.sharding.Mesh) -> dict[str, np.nda
         lambda v: train_state.create_train_state(variables=v, optimizer=optimizer),
         out_shardings=NamedSharding(mesh, P()),
     )(parallel.replicate({**variables, "params": params}, mesh=mesh))
-    train_step = parallel.data_parallel(
-        steps.make_train_step(model=model, optimizer=optimizer, seed=0, accum_steps=ACCUM),
-        mesh=mesh,
-        in_specs=(P(), parallel.batch_spec(accum_steps=ACCUM)),
-        out_specs=(P(), P()),
-        donate_argnums=(0,),
+    train_step = steps.data_parallel_train_step(
+        mesh=mesh, model=model, optimizer=optimizer, seed=0, accum_steps=ACCUM
     )
     micro = GLOBAL_BATCH // ACCUM
     local = micro // jax.process_count()

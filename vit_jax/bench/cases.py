@@ -10,13 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import PartitionSpec as P
 
 from vit_jax import models
 from vit_jax.bench.timing import Timer, framework_result, step_flops, time_interleaved
 from vit_jax.training import parallel
 from vit_jax.training.parallel import DATA_AXIS
-from vit_jax.training.steps import make_train_step
+from vit_jax.training.steps import data_parallel_train_step
 from vit_jax.training.train_state import create_train_state
 
 NUM_CLASSES = 1000
@@ -78,13 +77,7 @@ def jax_train_timer(
     shards = parallel.shard_batch(batch, mesh=mesh)
 
     def lower(model):
-        train_step = parallel.data_parallel(
-            make_train_step(model=model, optimizer=optimizer, seed=0),
-            mesh=mesh,
-            in_specs=(P(), P(DATA_AXIS)),
-            out_specs=(P(), P()),
-            donate_argnums=(0,),
-        )
+        train_step = data_parallel_train_step(mesh=mesh, model=model, optimizer=optimizer, seed=0)
         return train_step.lower(state, shards)
 
     lowered = lower(model)

@@ -111,10 +111,13 @@ def matmul_peaks(timers: dict[str, list[Timer]]) -> dict[str, dict[str, float]]:
 
 
 def peak_line(peaks: dict[str, dict[str, float]]) -> str:
-    return "; ".join(
-        f"{dtype} " + ", ".join(f"{name} {value / 1e9:.1f}" for name, value in by_name.items())
-        for dtype, by_name in peaks.items()
-    ) + f" GFLOP/s ({matmul_size()}^2 matmul, best run)"
+    return (
+        "; ".join(
+            f"{dtype} " + ", ".join(f"{name} {value / 1e9:.1f}" for name, value in by_name.items())
+            for dtype, by_name in peaks.items()
+        )
+        + f" GFLOP/s ({matmul_size()}^2 matmul, best run)"
+    )
 
 
 def framework_result(*, timer: Timer, batch_size: int, flops: float | None, peak: float) -> dict:

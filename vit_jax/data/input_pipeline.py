@@ -62,8 +62,11 @@ def create_loader(
     num_epochs: int | None = 1,
     augment: bool = False,
     worker_count: int = 0,
+    pixels: bool = False,
 ) -> grain.DataLoader:
-    """Batches {image (b, H, W, 3) float32, label (b,) int32, mask (b,) float32} of this process.
+    """Batches {image (b, H, W, 3) float32, label (b,) int32, mask (b,) float32} of this process;
+    with `pixels` the images are uint8, to be normalised on the device
+    (vit_jax.data.preprocessing.normalise_on_device).
 
     `batch_size` is global: each of the jax.process_count() processes gets batch_size / count.
     """
@@ -90,7 +93,9 @@ def create_loader(
         seed=seed,
     )
     operations = [
-        Preprocess(tuple(image_size), parse_preprocessing(preprocessing=preprocessing), augment),
+        Preprocess(
+            tuple(image_size), parse_preprocessing(preprocessing=preprocessing), augment, pixels
+        ),
         grain.transforms.Batch(batch_size=local_batch_size, drop_remainder=True),
     ]
     if worker_count and not flags.FLAGS.is_parsed():

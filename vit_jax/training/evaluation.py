@@ -9,6 +9,7 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from vit_jax.data import input_pipeline
+from vit_jax.data.preprocessing import parse_preprocessing
 from vit_jax.reporting.metrics import classification_metrics
 from vit_jax.training import experiment, parallel
 from vit_jax.training.parallel import DATA_AXIS
@@ -45,7 +46,11 @@ class Evaluator:
         self._mesh = mesh
         self._class_names = list(exp.info.class_names)
         self._step = parallel.data_parallel(
-            make_eval_step(model=exp.model, logits_fn=exp.logits_fn),
+            make_eval_step(
+                model=exp.model,
+                logits_fn=exp.logits_fn,
+                normalisation=parse_preprocessing(preprocessing=exp.preprocessing),
+            ),
             mesh=mesh,
             in_specs=(P(), P(DATA_AXIS)),
             out_specs=P(DATA_AXIS),
@@ -61,6 +66,7 @@ class Evaluator:
                 train=False,
                 seed=config.seed,
                 worker_count=config.worker_count,
+                pixels=True,
             )
             for split in ("validation", "test")
         }

@@ -26,6 +26,7 @@ from vit_jax.checkpoints import run_checkpoints
 from vit_jax.common import interrupts
 from vit_jax.common.workdir_lock import WorkdirLock
 from vit_jax.data import input_pipeline
+from vit_jax.data.preprocessing import parse_preprocessing
 from vit_jax.reporting import run_report
 from vit_jax.reporting.writer import MetricWriter
 from vit_jax.training import console, experiment, optim, parallel, zeroshot
@@ -40,7 +41,7 @@ from vit_jax.training.progress import (
     check_same_data,
     json_config,
 )
-from vit_jax.training.steps import make_train_step
+from vit_jax.training.steps import data_parallel_train_step
 from vit_jax.training.train_state import create_train_state
 
 
@@ -64,17 +65,13 @@ def _finetune(
         lambda variables: create_train_state(variables=variables, optimizer=optimizer),
         out_shardings=NamedSharding(mesh, P()),
     )(parallel.replicate(exp.variables, mesh=mesh))
-    train_step = parallel.data_parallel(
-        make_train_step(
-            model=exp.model,
-            optimizer=optimizer,
-            seed=config.seed,
-            accum_steps=accum,
-        ),
+    train_step = data_parallel_train_step(
         mesh=mesh,
-        in_specs=(P(), parallel.batch_spec(accum_steps=accum)),
-        out_specs=(P(), P()),
-        donate_argnums=(0,),
+        model=exp.model,
+        optimizer=optimizer,
+        seed=config.seed,
+        accum_steps=accum,
+        normalisation=parse_preprocessing(preprocessing=exp.preprocessing),
     )
     train_iter = iter(
         input_pipeline.create_loader(
@@ -89,6 +86,7 @@ def _finetune(
             num_epochs=config.num_epochs,
             augment=config.augment,
             worker_count=config.worker_count,
+            pixels=True,
         )
     )
     manager = run_checkpoints.create_manager(

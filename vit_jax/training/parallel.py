@@ -98,11 +98,11 @@ def compile_ahead(
     accum_steps: int = 1,
 ) -> Callable:
     """`train_step` compiled ahead of time for global batches of `batch_size` images as the
-    loader yields them ({image float32, label int32, mask float32}), so that compilation is
-    timed on its own instead of inside the first epoch."""
+    loader yields them for the loop ({image uint8, label int32, mask float32}), so that
+    compilation is timed on its own instead of inside the first epoch."""
     size = batch_size // jax.process_count()
     example = {
-        "image": np.zeros((size, *image_size, 3), np.float32),
+        "image": np.zeros((size, *image_size, 3), np.uint8),
         "label": np.zeros((size,), np.int32),
         "mask": np.ones((size,), np.float32),
     }

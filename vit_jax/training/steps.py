@@ -13,8 +13,11 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
-from vit_jax.training.parallel import DATA_AXIS
+from vit_jax.data.preprocessing import Normalisation, normalise_on_device
+from vit_jax.training.parallel import DATA_AXIS, batch_spec, data_parallel
 from vit_jax.training.train_state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -26,6 +29,7 @@ def make_train_step(
     optimizer: optax.GradientTransformation,
     seed: int,
     accum_steps: int = 1,
+    normalisation: Normalisation | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
     """(state, batch shard) -> (state after one optimizer update, {"loss", "grad_norm"}).
 
@@ -35,7 +39,7 @@ def make_train_step(
     update, as the original vit_jax accumulates them (one all-reduce of the gradients instead
     of one per micro-batch); BatchNorm statistics follow the micro-batches in order. Dropout
     keys depend on `seed`, the micro-batch counter `state.step` and the device, so a resumed run
-    draws the same masks.
+    draws the same masks. With `normalisation` the batch holds uint8 pixels, normalised here.
     """
 
     def micro_step(state: TrainState, batch_stats, index, batch: Batch):
@@ -50,7 +54,7 @@ def make_train_step(
             variables = {"params": params, **({"batch_stats": batch_stats} if batch_stats else {})}
             output = model.apply(
                 variables,
-                batch["image"],
+                _images(batch, normalisation),
                 train=True,
                 rngs={"dropout": dropout_key},
                 mutable=mutable,
@@ -93,16 +97,38 @@ def make_train_step(
     return train_step
 
 
+def data_parallel_train_step(*, mesh: Mesh, accum_steps: int = 1, **step_fields) -> Callable:
+    """make_train_step(accum_steps=..., **step_fields) compiled over `mesh`: state replicated
+    and donated, the batch split over DATA_AXIS (vit_jax.training.parallel.batch_spec)."""
+    return data_parallel(
+        make_train_step(accum_steps=accum_steps, **step_fields),
+        mesh=mesh,
+        in_specs=(P(), batch_spec(accum_steps=accum_steps)),
+        out_specs=(P(), P()),
+        donate_argnums=(0,),
+    )
+
+
+def _images(batch: Batch, normalisation: Normalisation | None) -> jax.Array:
+    if normalisation is None:
+        return batch["image"]
+    return normalise_on_device(images=batch["image"], normalisation=normalisation)
+
+
 def make_eval_step(
-    *, model: nn.Module, logits_fn: Callable[[jax.Array], jax.Array] | None = None
+    *,
+    model: nn.Module,
+    logits_fn: Callable[[jax.Array], jax.Array] | None = None,
+    normalisation: Normalisation | None = None,
 ) -> Callable[[dict, Batch], Batch]:
     """(variables, batch shard) -> per-example prediction, loss, label and mask of the shard.
 
-    `logits_fn` maps the model's logits onto the dataset's classes (e.g. ImageNet-1k -> footwear).
+    `logits_fn` maps the model's logits onto the dataset's classes (e.g. ImageNet-1k -> footwear);
+    with `normalisation` the batch holds uint8 pixels, normalised here.
     """
 
     def eval_step(variables: dict, batch: Batch) -> Batch:
-        logits = model.apply(variables, batch["image"], train=False)
+        logits = model.apply(variables, _images(batch, normalisation), train=False)
         if logits_fn is not None:
             logits = logits_fn(logits)
         return {
