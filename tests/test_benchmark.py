@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from main_cli import subprocess_env
 
 from vit_jax import benchmark
 from vit_jax.bench.loop_case import loop_images_per_second
@@ -153,3 +154,21 @@ def test_allocator_settings_apply_on_cpu_with_enough_memory_unless_turned_off(
     assert len(calls) == int(applied)
     said = "C allocator settings off: 15.5 GiB" in capsys.readouterr().err
     assert said == (setting is None and memory < runtime.MIN_MEMORY_GIB and platforms == "cpu")
+
+
+def test_the_benchmark_runs_without_grain_tfds_ml_collections_or_tensorboardx():
+    """A lent GPU machine has jax, flax, optax and numpy, and cannot install the rest."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "without_packages.py"),
+            *("--model", "ViT-Ti_16,ResNet-50", "--mode", "infer,train", "--batch_size", "2"),
+            *("--repeats", "1", "--image_size", "32"),
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ResNet-50    train float32      2" in result.stdout

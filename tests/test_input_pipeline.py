@@ -9,10 +9,9 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from vit_jax.data.digits import digits_split
-from vit_jax.data.input_pipeline import create_loader, get_info
+from vit_jax.data.input_pipeline import Preprocess, create_loader, get_info
 from vit_jax.data.prepare import prepare
 from vit_jax.data.preprocessing import (
-    Preprocess,
     inception_crop_box,
     normalise,
     normalise_on_device,

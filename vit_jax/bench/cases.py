@@ -34,7 +34,7 @@ def synthetic_batch(
 
 def create_model(*, name: str, dtype: str):
     """The vit_jax model as training builds it (BatchNorm statistics averaged over DATA_AXIS)."""
-    overrides = {"axis_name": DATA_AXIS} if "axis_name" in models.get_config(name) else {}
+    overrides = {"axis_name": DATA_AXIS} if "axis_name" in models.architecture(name) else {}
     return models.create_model(name, num_classes=NUM_CLASSES, dtype=dtype, **overrides)
 
 

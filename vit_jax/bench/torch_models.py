@@ -11,7 +11,6 @@ compute in bfloat16.
 import contextlib
 from collections.abc import Callable
 
-import ml_collections
 import numpy as np
 import torch
 import transformers
@@ -27,12 +26,12 @@ def hf_config(
 ) -> transformers.PretrainedConfig | None:
     """The Hugging Face config of the same architecture as vit_jax model `name`, or None when
     transformers has no equivalent (hybrid ViT, BiT)."""
-    config = models.get_config(name)
+    config = models.architecture(name)
     if name.startswith("ViT-"):
         return _vit_config(config=config, num_classes=num_classes, image_size=image_size)
     if name.startswith("ResNet-"):
         return transformers.ResNetConfig(
-            depths=list(config.num_layers),
+            depths=list(config["num_layers"]),
             hidden_sizes=[256, 512, 1024, 2048],
             embedding_size=64,
             layer_type="bottleneck",
@@ -44,24 +43,24 @@ def hf_config(
 
 
 def _vit_config(
-    *, config: ml_collections.ConfigDict, num_classes: int, image_size: tuple[int, int]
+    *, config: dict, num_classes: int, image_size: tuple[int, int]
 ) -> transformers.ViTConfig:
-    if config.patches[0] != config.patches[1] or image_size[0] != image_size[1]:
+    if config["patches"][0] != config["patches"][1] or image_size[0] != image_size[1]:
         raise ValueError(
-            f"Hugging Face ViT needs square patches and images; got patches {config.patches}, "
+            f"Hugging Face ViT needs square patches and images; got patches {config['patches']}, "
             f"image_size {image_size}"
         )
     return transformers.ViTConfig(
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_layers,
-        num_attention_heads=config.num_heads,
-        intermediate_size=config.mlp_dim,
-        hidden_act="gelu_pytorch_tanh" if config.gelu_approximate else "gelu",
-        layer_norm_eps=config.layer_norm_epsilon,
-        hidden_dropout_prob=config.dropout_rate,
-        attention_probs_dropout_prob=config.attention_dropout_rate,
+        hidden_size=config["hidden_size"],
+        num_hidden_layers=config["num_layers"],
+        num_attention_heads=config["num_heads"],
+        intermediate_size=config["mlp_dim"],
+        hidden_act="gelu_pytorch_tanh" if config["gelu_approximate"] else "gelu",
+        layer_norm_eps=config["layer_norm_epsilon"],
+        hidden_dropout_prob=config["dropout_rate"],
+        attention_probs_dropout_prob=config["attention_dropout_rate"],
         image_size=image_size[0],
-        patch_size=config.patches[0],
+        patch_size=config["patches"][0],
         qkv_bias=True,
         num_labels=num_classes,
     )

@@ -22,7 +22,14 @@ from absl import flags
 
 from vit_jax.data.digits import CLASS_NAMES as DIGITS_CLASS_NAMES
 from vit_jax.data.digits import digits_split
-from vit_jax.data.preprocessing import Preprocess, parse_preprocessing
+from vit_jax.data.preprocessing import (
+    Normalisation,
+    decode_rgb,
+    inception_crop_box,
+    normalise,
+    parse_preprocessing,
+    resize,
+)
 from vit_jax.data.split_report import read_report
 from vit_jax.data.splits import SPLITS
 
@@ -47,6 +54,34 @@ def get_info(*, dataset: str, data_dir: str | None) -> DatasetInfo:
         split: info.splits[split].num_examples if split in info.splits else 0 for split in SPLITS
     }
     return DatasetInfo(len(names), names, sizes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess(grain.transforms.RandomMap):
+    """Record {image, label, mask} -> {image float32 (H, W, 3), label int32, mask float32}; with
+    `pixels` the image stays uint8 (resized and augmented), for normalise_on_device."""
+
+    image_size: tuple[int, int]
+    normalisation: Normalisation
+    augment: bool = False
+    pixels: bool = False
+
+    def random_map(self, record: dict, rng: np.random.Generator) -> dict:
+        image = decode_rgb(image=record["image"])
+        width, height = image.size
+        box = inception_crop_box(width=width, height=height, rng=rng) if self.augment else None
+        pixels = resize(
+            image=image, size=self.image_size, method=self.normalisation.resize_method, box=box
+        )
+        if self.augment and rng.random() < 0.5:
+            pixels = pixels[:, ::-1]
+        return {
+            "image": np.ascontiguousarray(pixels)
+            if self.pixels
+            else normalise(pixels=pixels, normalisation=self.normalisation),
+            "label": np.int32(record["label"]),
+            "mask": np.float32(record["mask"]),
+        }
 
 
 def create_loader(

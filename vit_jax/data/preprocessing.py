@@ -13,7 +13,6 @@ import dataclasses
 import io
 import math
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -116,34 +115,6 @@ def normalise_on_device(*, images: jax.Array, normalisation: Normalisation) -> j
     image = images.astype(jnp.float32) / 255
     image = image - jnp.asarray(normalisation.shift, jnp.float32)
     return image / jnp.asarray(normalisation.scale, jnp.float32)
-
-
-@dataclasses.dataclass(frozen=True)
-class Preprocess(grain.transforms.RandomMap):
-    """Record {image, label, mask} -> {image float32 (H, W, 3), label int32, mask float32}; with
-    `pixels` the image stays uint8 (resized and augmented), for normalise_on_device."""
-
-    image_size: tuple[int, int]
-    normalisation: Normalisation
-    augment: bool = False
-    pixels: bool = False
-
-    def random_map(self, record: dict, rng: np.random.Generator) -> dict:
-        image = decode_rgb(image=record["image"])
-        width, height = image.size
-        box = inception_crop_box(width=width, height=height, rng=rng) if self.augment else None
-        pixels = resize(
-            image=image, size=self.image_size, method=self.normalisation.resize_method, box=box
-        )
-        if self.augment and rng.random() < 0.5:
-            pixels = pixels[:, ::-1]
-        return {
-            "image": np.ascontiguousarray(pixels)
-            if self.pixels
-            else normalise(pixels=pixels, normalisation=self.normalisation),
-            "label": np.int32(record["label"]),
-            "mask": np.float32(record["mask"]),
-        }
 
 
 def _floats(preprocessing: dict, key: str, *, length: int) -> tuple[float, ...]:

@@ -6,12 +6,12 @@ ViT sizes are Table 1 of Dosovitskiy et al. (ICLR 2021); R50+ViT-B_16 is the hyb
 (He et al. 2016, Table 1); BiT-* are the BiT ResNet-v2 baselines of section 4.1.
 """
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
-import ml_collections
 from flax.core import FrozenDict
 
 from vit_jax.kernels import selection
@@ -29,9 +29,9 @@ def _vit(
     num_layers: int,
     dropout_rate: float = 0.0,
     resnet: dict[str, Any] | None = None,
-) -> ml_collections.ConfigDict:
+) -> dict[str, Any]:
     """Table 1 row (Layers, Hidden size D, MLP size, Heads) plus the patch size."""
-    return ml_collections.ConfigDict(
+    return dict(
         {
             "patches": (patch, patch),
             "hidden_size": hidden_size,
@@ -52,8 +52,8 @@ def _vit(
     )
 
 
-def _resnet(num_layers: tuple[int, ...]) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(
+def _resnet(num_layers: tuple[int, ...]) -> dict[str, Any]:
+    return dict(
         {
             "num_layers": num_layers,
             "batch_norm_epsilon": 1e-5,
@@ -67,8 +67,8 @@ def _resnet(num_layers: tuple[int, ...]) -> ml_collections.ConfigDict:
     )
 
 
-def _bit(num_layers: tuple[int, ...], width_factor: int) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(
+def _bit(num_layers: tuple[int, ...], width_factor: int) -> dict[str, Any]:
+    return dict(
         {
             "num_layers": num_layers,
             "width_factor": width_factor,
@@ -88,7 +88,7 @@ _B = {"hidden_size": 768, "mlp_dim": 3072, "num_heads": 12, "num_layers": 12}
 _L = {"hidden_size": 1024, "mlp_dim": 4096, "num_heads": 16, "num_layers": 24, "dropout_rate": 0.1}
 _H = {"hidden_size": 1280, "mlp_dim": 5120, "num_heads": 16, "num_layers": 32, "dropout_rate": 0.1}
 
-_REGISTRY: dict[str, tuple[type[nn.Module], ml_collections.ConfigDict]] = {
+_REGISTRY: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
     "ViT-Ti_16": (VisionTransformer, _vit(patch=16, **_TI)),
     "ViT-S_16": (VisionTransformer, _vit(patch=16, **_S)),
     "ViT-S_32": (VisionTransformer, _vit(patch=32, **_S)),
@@ -112,15 +112,23 @@ _REGISTRY: dict[str, tuple[type[nn.Module], ml_collections.ConfigDict]] = {
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
-def _lookup(name: str) -> tuple[type[nn.Module], ml_collections.ConfigDict]:
+def _lookup(name: str) -> tuple[type[nn.Module], dict[str, Any]]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model name {name!r}; valid names: {', '.join(MODEL_NAMES)}")
     return _REGISTRY[name]
 
 
-def get_config(name: str) -> ml_collections.ConfigDict:
-    """A copy of the architecture fields of model `name`."""
-    return ml_collections.ConfigDict(_lookup(name)[1].to_dict())
+def architecture(name: str) -> dict[str, Any]:
+    """A copy of the architecture fields of model `name`, as a plain dict (for code that must
+    run without ml_collections, such as the benchmark on a bare GPU machine)."""
+    return copy.deepcopy(_lookup(name)[1])
+
+
+def get_config(name: str):
+    """The architecture fields of model `name` as an ml_collections.ConfigDict."""
+    import ml_collections
+
+    return ml_collections.ConfigDict(architecture(name))
 
 
 def _hashable(value: Any) -> Any:
@@ -140,7 +148,7 @@ def create_model(name: str, *, num_classes: int, **overrides: Any) -> nn.Module:
     the layers without changing parameters or results.
     """
     module_cls, config = _lookup(name)
-    fields = {key: _hashable(value) for key, value in config.to_dict().items()}
+    fields = {key: _hashable(value) for key, value in config.items()}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise ValueError(

@@ -10,14 +10,18 @@ Step counts here are optimizer updates; with accumulation one update spans `grad
 micro-batches, whose gradients the train step accumulates (vit_jax.training.steps).
 """
 
-import ml_collections
+from typing import TYPE_CHECKING
+
 import optax
+
+if TYPE_CHECKING:  # the benchmark imports this module where ml_collections is not installed
+    import ml_collections
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("linear", "cosine")
 
 
-def create_schedule(*, recipe: ml_collections.ConfigDict, total_updates: int) -> optax.Schedule:
+def create_schedule(*, recipe: "ml_collections.ConfigDict", total_updates: int) -> optax.Schedule:
     """Linear warmup from 0 over `recipe.warmup_steps` updates, then linear or cosine decay to 0."""
     if recipe.schedule not in SCHEDULES:
         raise ValueError(f"recipe.schedule {recipe.schedule!r} is not one of {SCHEDULES}")
@@ -39,7 +43,7 @@ def create_schedule(*, recipe: ml_collections.ConfigDict, total_updates: int) ->
 
 
 def create_optimizer(
-    *, recipe: ml_collections.ConfigDict, total_updates: int
+    *, recipe: "ml_collections.ConfigDict", total_updates: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """(optimizer over the update's gradients, learning-rate schedule over updates) of `recipe`."""
     if recipe.optimizer not in OPTIMIZERS:
