@@ -157,13 +157,14 @@ def test_allocator_settings_apply_on_cpu_with_enough_memory_unless_turned_off(
 
 
 def test_the_benchmark_runs_without_grain_tfds_ml_collections_or_tensorboardx():
-    """A lent GPU machine has jax, flax, optax and numpy, and cannot install the rest."""
+    """A lent GPU machine has jax, flax, optax and numpy, and cannot install the rest; one
+    command measures both precisions there."""
     result = subprocess.run(
         [
             sys.executable,
             str(ROOT / "tests" / "without_packages.py"),
             *("--model", "ViT-Ti_16,ResNet-50", "--mode", "infer,train", "--batch_size", "2"),
-            *("--repeats", "1", "--image_size", "32"),
+            *("--repeats", "1", "--image_size", "32", "--dtype", "float32,bfloat16", "--json"),
         ],
         capture_output=True,
         text=True,
@@ -171,4 +172,12 @@ def test_the_benchmark_runs_without_grain_tfds_ml_collections_or_tensorboardx():
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "ResNet-50    train float32      2" in result.stdout
+    cases = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [(c["model"], c["mode"], c["dtype"]) for c in cases] == [
+        (model, mode, dtype)
+        for model in ("ViT-Ti_16", "ResNet-50")
+        for mode in ("infer", "train")
+        for dtype in ("float32", "bfloat16")
+    ]
+    peaks = {c["dtype"]: c["jax"]["flops_per_second"] / c["jax"]["peak_fraction"] for c in cases}
+    assert peaks["float32"] != peaks["bfloat16"]  # each case against its own dtype's peak

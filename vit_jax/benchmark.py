@@ -1,7 +1,7 @@
 """Inference and training throughput of the vit_jax models, optionally against PyTorch.
 
   python -m vit_jax.benchmark --model ViT-B_16,ResNet-50 --mode infer,train --batch_size 16 \
-      [--image_size 224] [--dtype float32|bfloat16] [--compare pytorch] [--json]
+      [--image_size 224] [--dtype float32,bfloat16] [--compare pytorch] [--json]
 
 For every (model, mode) case it prints images per second (median over timed runs after
 compilation), the FLOP/s achieved according to XLA's cost analysis of the step, and that
@@ -46,7 +46,8 @@ from vit_jax.common.help import HelpFormatter
 from vit_jax.kernels import runtime
 
 EXAMPLES = """examples:
-  python -m vit_jax.benchmark --model ViT-B_16,ResNet-50 --mode infer,train --compare pytorch
+  python -m vit_jax.benchmark --model ViT-B_16,ResNet-50 --mode infer,train --compare pytorch \\
+      --dtype float32,bfloat16 --batch_size 256 --repeats 3     # e.g. on a GPU
   python -m vit_jax.benchmark --model ViT-Ti_16 --mode loop --batch_size 16 --repeats 3
 """
 MODES = ("infer", "train", "loop")
@@ -67,7 +68,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--mode", default="infer", help=f"comma-separated, of {MODES}")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--image_size", type=int, default=224)
-    parser.add_argument("--dtype", default="float32", choices=DTYPES)
+    parser.add_argument("--dtype", default="float32", help=f"comma-separated, of {DTYPES}")
     parser.add_argument("--compare", default="none", choices=COMPARE)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework and case")
     parser.add_argument(
@@ -81,6 +82,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.models = args.model.split(",")
     args.modes = args.mode.split(",")
+    args.dtypes = args.dtype.split(",")
+    for dtype in args.dtypes:
+        if dtype not in DTYPES:
+            parser.error(f"--dtype {dtype!r} is not one of {DTYPES}")
     for model in args.models:
         if model not in models.MODEL_NAMES:
             parser.error(f"--model {model!r} is not one of {', '.join(models.MODEL_NAMES)}")
@@ -113,28 +118,30 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         f"{allocator_set}, load {os.getloadavg()}",
         flush=True,
     )
-    peak_timers = matmul_timers(dtypes=sorted({"float32", args.dtype}), compare=args.compare)
+    peak_timers = matmul_timers(dtypes=sorted({"float32", *args.dtypes}), compare=args.compare)
     all_peak_timers = [t for dtype_timers in peak_timers.values() for t in dtype_timers]
     time_interleaved(all_peak_timers, repeats=3, min_run_seconds=min(args.min_run_seconds, 0.5))
     print(f"matmul peak at start: {peak_line(matmul_peaks(peak_timers))}", flush=True)
     cases = []
     for name in args.models:
         for mode in args.modes:
-            peaks = matmul_peaks(peak_timers)
-            if mode == "loop":
-                case = run_loop_case(name=name, args=args, peaks=peaks)
-            else:
-                case = run_case(name=name, mode=mode, args=args, peaks=peaks)
-            case["loadavg"] = list(os.getloadavg())
-            cases.append(case)
-            print(case_line(case), flush=True)
+            for dtype in args.dtypes:
+                case_args = argparse.Namespace(**{**vars(args), "dtype": dtype})
+                peaks = matmul_peaks(peak_timers)
+                if mode == "loop":
+                    case = run_loop_case(name=name, args=case_args, peaks=peaks)
+                else:
+                    case = run_case(name=name, mode=mode, args=case_args, peaks=peaks)
+                case["loadavg"] = list(os.getloadavg())
+                cases.append(case)
+                print(case_line(case), flush=True)
     for _ in range(3):
         for timer in all_peak_timers:
             timer.run()
     peaks = matmul_peaks(peak_timers)
     print(f"matmul peak, start and end: {peak_line(peaks)}")
     for case in cases:
-        set_peak_fractions(case, peak=peaks[args.dtype]["jax"])
+        set_peak_fractions(case, peak=peaks[case["dtype"]]["jax"])
     print()
     print(summary_table(cases))
     if args.json:
