@@ -80,18 +80,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="also print one JSON line per case")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     args = parser.parse_args(argv)
-    args.models = args.model.split(",")
-    args.modes = args.mode.split(",")
-    args.dtypes = args.dtype.split(",")
-    for dtype in args.dtypes:
-        if dtype not in DTYPES:
-            parser.error(f"--dtype {dtype!r} is not one of {DTYPES}")
-    for model in args.models:
-        if model not in models.MODEL_NAMES:
-            parser.error(f"--model {model!r} is not one of {', '.join(models.MODEL_NAMES)}")
-    for mode in args.modes:
-        if mode not in MODES:
-            parser.error(f"--mode {mode!r} is not one of {MODES}")
+    for flag, valid in (("model", models.MODEL_NAMES), ("mode", MODES), ("dtype", DTYPES)):
+        values = getattr(args, flag).split(",")
+        if wrong := [value for value in values if value not in valid]:
+            parser.error(f"--{flag} {wrong[0]!r} is not one of {', '.join(valid)}")
+        setattr(args, flag + "s", values)
     if args.batch_size < 1 or args.repeats < 1:
         parser.error("--batch_size and --repeats must be >= 1")
     if args.image_size < 1 or args.min_run_seconds < 0 or args.loop_log_every < 1:
