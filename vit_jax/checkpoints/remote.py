@@ -191,22 +191,26 @@ def hub_folder(spec: str) -> Path:
     def get(file_name: str) -> Path:
         return Path(hf_hub_download(repo, file_name, revision=revision or None, endpoint=endpoint))
 
+    missing = []
+
+    def fetched(file_name: str) -> bool:
+        """Downloads an optional file; False when it is absent (or, offline, not cached)."""
+        try:
+            get(file_name)
+            return True
+        except EntryNotFoundError as error:
+            missing.append(error)
+            return False
+
     try:
         config = get(HUB_FILES[0])
-        found, missing = [], []
-        for file_name in (*HUB_FILES[1:], *HUB_WEIGHTS):
-            if file_name in HUB_WEIGHTS and any(f in HUB_WEIGHTS for f in found):
-                break
-            try:
-                get(file_name)
-                found.append(file_name)
-            except EntryNotFoundError as error:  # absent, or (offline) absent from the cache
-                missing.append(error)
+        fetched(HUB_FILES[1])
+        weights = next((name for name in HUB_WEIGHTS if fetched(name)), None)
     except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError) as error:
         raise DownloadError(f"{spec}: {_first_line(error)}; check the name, or {manual}") from error
     except LocalEntryNotFoundError as error:
         raise _unreachable(spec, error, manual) from error
-    if not any(f in HUB_WEIGHTS for f in found):
+    if weights is None:
         offline = [e for e in missing if isinstance(e, LocalEntryNotFoundError)]
         if offline:
             raise _unreachable(spec, offline[0], manual)
