@@ -28,6 +28,7 @@ Fields (all can be overridden with --config.<field>=<value>):
   model_overrides   create_model fields replacing the model's (e.g. dropout_rate, remat).
   dtype             compute dtype: 'float32' or 'bfloat16' (mixed precision; params stay float32).
   dataset, data_dir, num_classes (None: the dataset's), image_size (H, W), augment, worker_count.
+  prefetch_batches  training batches transferred to the devices ahead of the step (0: none).
   preprocessing     pixel normalisation for init='scratch' (a checkpoint brings its own).
   num_epochs, eval_batch_size, seed.
   recipe, recipes   the optimizer recipe in use and the definitions of 'study' and 'paper'.
@@ -102,6 +103,7 @@ def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
     config.preprocessing = ml_collections.ConfigDict({"value_range": (-1.0, 1.0)})
     config.augment = False
     config.worker_count = 0
+    config.prefetch_batches = 2
 
     config.num_epochs = 3
     config.eval_batch_size = 64

@@ -65,6 +65,7 @@ def test_json_lines_are_consistent(tiny_run):
     ]
     for case in cases:
         assert len(case["loadavg"]) == 3 and case["dtype"] == "float32"
+        assert case["pytorch"]["compiled"] is False  # auto: torch.compile only on CUDA
         for framework in ("jax", "pytorch"):
             result = case[framework]
             assert len(result["step_seconds_runs"]) == 2
@@ -163,7 +164,7 @@ def test_the_benchmark_runs_without_grain_tfds_ml_collections_or_tensorboardx():
         [
             sys.executable,
             str(ROOT / "tests" / "without_packages.py"),
-            *("--model", "ViT-Ti_16,ResNet-50", "--mode", "infer,train", "--batch_size", "2"),
+            *("--model", "ViT-Ti_16,ResNet-50", "--mode", "train", "--batch_size", "2"),
             *("--repeats", "1", "--image_size", "32", "--dtype", "float32,bfloat16", "--json"),
         ],
         capture_output=True,
@@ -176,8 +177,37 @@ def test_the_benchmark_runs_without_grain_tfds_ml_collections_or_tensorboardx():
     assert [(c["model"], c["mode"], c["dtype"]) for c in cases] == [
         (model, mode, dtype)
         for model in ("ViT-Ti_16", "ResNet-50")
-        for mode in ("infer", "train")
+        for mode in ("train",)
         for dtype in ("float32", "bfloat16")
     ]
     peaks = {c["dtype"]: c["jax"]["flops_per_second"] / c["jax"]["peak_fraction"] for c in cases}
     assert peaks["float32"] != peaks["bfloat16"]  # each case against its own dtype's peak
+
+
+@pytest.mark.parametrize(
+    "option, device, compiled",
+    [("auto", "cuda", True), ("auto", "cpu", False), ("yes", "cpu", True), ("no", "cuda", False)],
+)
+def test_the_pytorch_side_is_compiled_on_cuda_or_when_asked(option, device, compiled, monkeypatch):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from vit_jax.bench import cases, torch_models
+
+    args = benchmark.parse_args(["--compare", "pytorch", "--torch_compile", option])
+    assert cases.torch_compiled(args=args, device=device) is compiled
+    wrapped = []
+    monkeypatch.setattr(torch, "compile", lambda model: wrapped.append(model) or model)
+    model = torch_models.create_model(
+        name="ViT-Ti_16", num_classes=3, image_size=(32, 32), device="cpu"
+    )
+    batch = cases.synthetic_batch(batch_size=2, image_size=(32, 32))
+    step = torch_models.make_train(
+        model=model,
+        images=batch["image"],
+        labels=batch["label"] % 3,
+        dtype="float32",
+        device="cpu",
+        compiled=compiled,
+    )
+    step()
+    assert wrapped == ([model] if compiled else [])

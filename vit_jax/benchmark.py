@@ -8,7 +8,8 @@ compilation), the FLOP/s achieved according to XLA's cost analysis of the step, 
 as a fraction of the matrix-multiply peak measured in the same run (the best run of a large
 jnp.dot in the case's dtype, timed at the start and at the end). With --compare pytorch the same
 architecture runs in PyTorch (vit_jax.bench.torch_models) on the same batch, thread count and
-precision, and the table gives our/PyTorch ratios. JAX and PyTorch runs alternate (A, B, A, B,
+precision (through torch.compile on a GPU, or where --torch_compile yes), and the table gives
+our/PyTorch ratios. JAX and PyTorch runs alternate (A, B, A, B,
 ...) so both see the same machine load; load averages are printed with the results. XLA's
 settings come from vit_jax.kernels.runtime, as in main.py. Both frameworks' FLOP/s divide the same
 count, XLA's for our step; our ViT skips the last block's patch tokens
@@ -28,12 +29,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-import jax
-
 from vit_jax import models
 from vit_jax.bench.cases import run_case
 from vit_jax.bench.loop_case import run_loop_case
-from vit_jax.bench.table import case_line, summary_table
+from vit_jax.bench.table import case_line, machine_line, summary_table
 from vit_jax.bench.timing import (
     matmul_peaks,
     matmul_timers,
@@ -70,6 +69,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--dtype", default="float32", help=f"comma-separated, of {DTYPES}")
     parser.add_argument("--compare", default="none", choices=COMPARE)
+    parser.add_argument(
+        "--torch_compile", default="auto", choices=("auto", "yes", "no"), help="auto: on CUDA"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework and case")
     parser.add_argument(
         "--min_run_seconds", type=float, default=1.0, help="each timed run repeats steps this long"
@@ -104,13 +106,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         threads = torch.get_num_threads()
     else:
         threads = None
-    print(
-        f"backend {jax.default_backend()} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
-        f"cores {len(os.sched_getaffinity(0))}, torch threads {threads}, "
-        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, allocator keeps freed memory: "
-        f"{allocator_set}, load {os.getloadavg()}",
-        flush=True,
-    )
+    print(machine_line(torch_threads=threads, allocator_set=allocator_set), flush=True)
     peak_timers = matmul_timers(dtypes=sorted({"float32", *args.dtypes}), compare=args.compare)
     all_peak_timers = [t for dtype_timers in peak_timers.values() for t in dtype_timers]
     time_interleaved(all_peak_timers, repeats=3, min_run_seconds=min(args.min_run_seconds, 0.5))

@@ -130,6 +130,9 @@ def run_case(*, name: str, mode: str, args: argparse.Namespace, peaks: dict) -> 
     }
     ratio = paired = None
     if "pytorch" in results:
+        from vit_jax.bench.torch_models import default_device
+
+        results["pytorch"]["compiled"] = torch_compiled(args=args, device=default_device())
         ratio = results["jax"]["images_per_second"] / results["pytorch"]["images_per_second"]
         pairs = zip(timer.seconds, timers[1].seconds, strict=True)
         paired = statistics.median(theirs / ours for ours, theirs in pairs)
@@ -151,19 +154,19 @@ def pytorch_timer(*, name: str, mode: str, args: argparse.Namespace, batch: dict
     )
     if model is None:
         return None
+    common = {"images": batch["image"], "dtype": args.dtype, "device": device}
+    common["compiled"] = torch_compiled(args=args, device=device)
     if mode == "infer":
-        step = torch_models.make_infer(
-            model=model, images=batch["image"], dtype=args.dtype, device=device
-        )
+        step = torch_models.make_infer(model=model, **common)
     else:
-        step = torch_models.make_train(
-            model=model,
-            images=batch["image"],
-            labels=batch["label"],
-            dtype=args.dtype,
-            device=device,
-        )
+        step = torch_models.make_train(model=model, labels=batch["label"], **common)
     return Timer("pytorch", step)
+
+
+def torch_compiled(*, args: argparse.Namespace, device: str) -> bool:
+    """Whether the PyTorch side runs through torch.compile: --torch_compile yes, or auto on a
+    CUDA device (on CPU, eager PyTorch with its oneDNN kernels is the baseline kept)."""
+    return args.torch_compile == "yes" or (args.torch_compile == "auto" and device == "cuda")
 
 
 def case_fields(*, name: str, mode: str, args: argparse.Namespace) -> dict:

@@ -1,6 +1,20 @@
-"""The benchmark's printed results: one line per case as it finishes, and the summary table."""
+"""The benchmark's printed results: the machine, one line per case as it finishes, and the
+summary table."""
 
+import os
 from collections.abc import Sequence
+
+import jax
+
+
+def machine_line(*, torch_threads: int | None, allocator_set: bool) -> str:
+    """Backend, versions, cores, thread and allocator settings and the load when the run starts."""
+    return (
+        f"backend {jax.default_backend()} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
+        f"cores {len(os.sched_getaffinity(0))}, torch threads {torch_threads}, "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, allocator keeps freed memory: "
+        f"{allocator_set}, load {os.getloadavg()}"
+    )
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -19,7 +33,8 @@ def case_line(case: dict) -> str:
     if case.get("pytorch"):
         torch_result = case["pytorch"]
         text += (
-            f" | pytorch {torch_result['images_per_second']:8.2f} img/s "
+            f" | pytorch{' compiled' if torch_result['compiled'] else ''} "
+            f"{torch_result['images_per_second']:8.2f} img/s "
             f"({_fmt(torch_result['peak_fraction'], '.0%')} of peak) | ratio {case['ratio']:.3f}x"
         )
     if case["mode"] == "loop":
@@ -53,7 +68,8 @@ def summary_table(cases: Sequence[dict]) -> str:
             f"{_fmt(ratio, '.3f'):>7} {case['loadavg'][0]:>5.2f}"
         )
     lines.append(
-        "other = PyTorch (--compare pytorch) for infer/train, the training loop for loop; "
+        "other = PyTorch (--compare pytorch; compiled with torch.compile on CUDA or with "
+        "--torch_compile yes) for infer/train, the training loop for loop; "
         "ratio = jax/PyTorch, or loop/bare step."
     )
     return "\n".join(lines)

@@ -5,7 +5,9 @@ inference and training steps.
 Training is forward, cross-entropy, backward and one torch.optim.AdamW step (lr 1e-3, betas
 0.9/0.999, eps 1e-8, weight decay 0.01: torch's defaults, which the JAX side uses too). bfloat16
 runs under torch.autocast with float32 parameters, as the JAX models keep float32 parameters and
-compute in bfloat16.
+compute in bfloat16. With `compiled`, the model's forward runs through torch.compile (inductor;
+the backward is compiled with it), as a user tuning for a GPU would run it; the optimizer step stays
+eager.
 """
 
 import contextlib
@@ -86,25 +88,37 @@ def _precision(*, dtype: str, device: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def _forward(model: torch.nn.Module, *, compiled: bool) -> Callable:
+    return torch.compile(model) if compiled else model
+
+
 def make_infer(
-    *, model: torch.nn.Module, images: np.ndarray, dtype: str, device: str
+    *, model: torch.nn.Module, images: np.ndarray, dtype: str, device: str, compiled: bool = False
 ) -> Callable[[], None]:
     """A callable running one inference batch (eval mode, no autograd)."""
     model.eval()
+    forward = _forward(model, compiled=compiled)
     pixels = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
 
     def infer() -> None:
         with torch.inference_mode(), _precision(dtype=dtype, device=device):
-            model(pixel_values=pixels).logits.float().sum().item()
+            forward(pixel_values=pixels).logits.float().sum().item()
 
     return infer
 
 
 def make_train(
-    *, model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, dtype: str, device: str
+    *,
+    model: torch.nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    dtype: str,
+    device: str,
+    compiled: bool = False,
 ) -> Callable[[], None]:
     """A callable running one training step: forward, loss, backward, AdamW update."""
     model.train()
+    forward = _forward(model, compiled=compiled)
     pixels = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
     targets = torch.from_numpy(labels.astype(np.int64)).to(device)
     optimizer = torch.optim.AdamW(
@@ -118,7 +132,7 @@ def make_train(
     def train() -> None:
         optimizer.zero_grad(set_to_none=True)
         with _precision(dtype=dtype, device=device):
-            logits = model(pixel_values=pixels).logits
+            logits = forward(pixel_values=pixels).logits
         loss = torch.nn.functional.cross_entropy(logits.float(), targets)
         loss.backward()
         optimizer.step()

@@ -1,7 +1,9 @@
 """Checkpoints of a training run (workdir/checkpoints), with orbax.checkpoint.CheckpointManager.
 
-Each checkpoint holds three items: 'state' (the TrainState), 'data' (the grain training iterator,
-one file per process, through grain's Orbax handler) and 'progress' (JSON: history and counters
+Each checkpoint holds three items: 'state' (the TrainState), 'data' (the grain training iterator's
+state, one file per process, through grain's Orbax handler: `data_iterator` is a
+grain.DataLoaderIterator or a wrapper with its get_state/set_state, such as
+vit_jax.training.prefetch.DevicePrefetch) and 'progress' (JSON: history and counters
 kept on the host). Saving is asynchronous; Orbax writes into a temporary folder and renames it
 when complete, so a run killed during a save resumes from the previous checkpoint. Kept: the
 latest `keep` checkpoints (so always the final one) and the one with the best validation
@@ -74,7 +76,7 @@ def save(
     manager: ocp.CheckpointManager,
     step: int,
     state: Any,
-    data_iterator: grain.DataLoaderIterator,
+    data_iterator: Any,
     progress: dict,
     val_accuracy: float | None,
 ) -> None:
@@ -100,7 +102,7 @@ def restore(
     manager: ocp.CheckpointManager,
     step: int,
     state: Any,
-    data_iterator: grain.DataLoaderIterator,
+    data_iterator: Any,
 ) -> Any:
     """The state of checkpoint `step` (`state` gives structure and shardings); `data_iterator` is
     moved to the saved position."""
@@ -121,7 +123,7 @@ def restore_latest_intact(
     *,
     manager: ocp.CheckpointManager,
     state: Any,
-    data_iterator: grain.DataLoaderIterator,
+    data_iterator: Any,
     check_progress: Callable[[dict], None],
 ) -> tuple[int, dict, Any] | None:
     """(step, progress, state) of the newest checkpoint that restores, or None when there is

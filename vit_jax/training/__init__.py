@@ -1,7 +1,8 @@
 """Experiments: config checks (config_checks.py) and experiment building (experiment.py),
 optimizer recipes (optim.py), the train state and head initialisation (train_state.py),
 jit-compiled train and eval steps (steps.py) made data-parallel over a device mesh
-(parallel.py), evaluation (evaluation.py), the run's host-side progress (progress.py), what a
+(parallel.py) and fed by batches prefetched to the devices (prefetch.py), evaluation
+(evaluation.py), the run's host-side progress (progress.py), what a
 run prints (console.py), the training loop (loop.py), zero-shot and few-shot runs
 (zeroshot.py), exports of a run's model (export.py), main.py's flag parsing (command_line.py)
 and the study (study.py).

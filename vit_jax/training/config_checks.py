@@ -105,6 +105,7 @@ def _check_numbers(config: ml_collections.ConfigDict, *, recipe_field: str) -> N
         f"{recipe_field}.warmup_steps": (recipe.warmup_steps, 0),
         "eval_batch_size": (config.eval_batch_size, 1),
         "keep_checkpoints": (config.keep_checkpoints, 1),
+        "prefetch_batches": (config.prefetch_batches, 0),
         "num_epochs": (config.num_epochs, 0),
         "fewshot.seeds": (config.fewshot.seeds, 1),
     }

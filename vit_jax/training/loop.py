@@ -12,6 +12,7 @@ each update is one compiled step over `recipe.grad_accum_steps` micro-batches of
 
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from vit_jax.reporting.writer import MetricWriter
 from vit_jax.training import console, experiment, optim, parallel, zeroshot
 from vit_jax.training.evaluation import Evaluator
 from vit_jax.training.export import WHICH, export_run
+from vit_jax.training.prefetch import DevicePrefetch
 from vit_jax.training.progress import (
     Interrupted,
     NonFiniteLossError,
@@ -73,21 +75,24 @@ def _finetune(
         accum_steps=accum,
         normalisation=parse_preprocessing(preprocessing=exp.preprocessing),
     )
-    train_iter = iter(
-        input_pipeline.create_loader(
-            dataset=config.dataset,
-            data_dir=config.data_dir,
-            split="train",
-            batch_size=recipe.batch_size,
-            image_size=tuple(config.image_size),
-            preprocessing=exp.preprocessing,
-            train=True,
-            seed=config.seed,
-            num_epochs=config.num_epochs,
-            augment=config.augment,
-            worker_count=config.worker_count,
-            pixels=True,
-        )
+    loader = input_pipeline.create_loader(
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        split="train",
+        batch_size=recipe.batch_size,
+        image_size=tuple(config.image_size),
+        preprocessing=exp.preprocessing,
+        train=True,
+        seed=config.seed,
+        num_epochs=config.num_epochs,
+        augment=config.augment,
+        worker_count=config.worker_count,
+        pixels=True,
+    )
+    train_iter = DevicePrefetch(
+        iterator=iter(loader),
+        put=functools.partial(parallel.shard_batch, mesh=mesh, accum_steps=accum),
+        depth=config.prefetch_batches,
     )
     manager = run_checkpoints.create_manager(
         directory=workdir / "checkpoints", keep=config.keep_checkpoints
@@ -146,8 +151,7 @@ def _finetune(
     step = progress.step
     try:
         for step in range(progress.step + 1, total_steps + 1):
-            batch = parallel.shard_batch(next(train_iter), mesh=mesh, accum_steps=accum)
-            state, metrics = train_step(state, batch)
+            state, metrics = train_step(state, next(train_iter))
             window.metrics.append(metrics)
             bar.update()
             epoch_end = step % steps_per_epoch == 0
@@ -222,12 +226,7 @@ def _finetune(
         manager.close()
         if writer:
             writer.close()
-    return {
-        "splits": progress.final_splits,
-        "history": progress.history,
-        "train_seconds": progress.train_seconds,
-        "compile_seconds": progress.compile_seconds,
-    }
+    return progress.results()
 
 
 def train_and_evaluate(

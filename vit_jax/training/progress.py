@@ -18,7 +18,7 @@ from vit_jax.training.config_checks import ConfigError
 
 # Config fields that may differ between a run and its resumption (and between its processes).
 # Not worker_count or num_processes: they change how grain composes and shards the batches.
-RUNTIME_FIELDS = ("coordinator_address", "process_id", "progress_bar")
+RUNTIME_FIELDS = ("coordinator_address", "process_id", "progress_bar", "prefetch_batches")
 
 
 class NonFiniteLossError(UserError):
@@ -73,6 +73,15 @@ class Progress:
             }
         )
         self.epoch_loss_sum, self.epoch_loss_count, self.epoch_seconds = 0.0, 0, 0.0
+
+    def results(self) -> dict:
+        """The fine-tuning results given to vit_jax.reporting.run_report.write_run_report."""
+        return {
+            "splits": self.final_splits,
+            "history": self.history,
+            "train_seconds": self.train_seconds,
+            "compile_seconds": self.compile_seconds,
+        }
 
 
 @dataclasses.dataclass
