@@ -14,6 +14,7 @@ from vit_jax.kernels.attention import dot_product_attention
 from vit_jax.kernels.batch_norm import BatchNorm
 from vit_jax.kernels.convolution import conv_general_dilated
 from vit_jax.kernels.dense import dense_dot_general
+from vit_jax.kernels.pooling import max_pool
 from vit_jax.models.resnet import PointwiseConv
 
 
@@ -207,3 +208,32 @@ def test_conv_with_unsupported_arguments_is_lax_conv():
         conv_general_dilated(x, kernel, (1, 1), "SAME", **args),
         lax.conv_general_dilated(x, kernel, (1, 1), "SAME", **args),
     )
+
+
+@pytest.mark.parametrize(
+    "window, stride, padding, size",
+    [
+        (3, 2, 1, (12, 12)),
+        (3, 2, 1, (9, 8)),
+        (2, 2, 0, (6, 7)),
+        (3, 1, 1, (5, 6)),
+        (3, 3, 0, (9, 9)),
+    ],
+)
+def test_max_pool_equals_flax_in_values_and_gradients_with_ties(window, stride, padding, size):
+    x = normal(0, (2, *size, 3))
+    x = x.at[:, ::2, 1::3].set(0.75)  # equal maxima within and across windows
+    pad = ((padding, padding), (padding, padding))
+
+    def reference(x):
+        return nn.max_pool(x, (window, window), strides=(stride, stride), padding=pad)
+
+    def ours(x):
+        return max_pool(x, window, stride, pad)
+
+    np.testing.assert_array_equal(ours(x), reference(x))
+    d_y = normal(1, reference(x).shape)
+    ours_grad = jax.vjp(ours, x)[1](d_y)[0]
+    np.testing.assert_allclose(ours_grad, jax.vjp(reference, x)[1](d_y)[0], rtol=1e-6, atol=1e-6)
+    # Every output's cotangent lands on exactly one input.
+    np.testing.assert_allclose(ours_grad.sum(), d_y.sum(), rtol=1e-5, atol=1e-5)

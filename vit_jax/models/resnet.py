@@ -8,8 +8,8 @@ epsilon 1e-5, running-average momentum 0.9 (torch momentum 0.1), no convolution 
 
 For speed on XLA's CPU backend (same parameters and results): 1x1 convolutions are matrix
 products (PointwiseConv), the other convolutions take their kernel gradient as one matrix product
-(vit_jax.kernels.convolution) and BatchNorm has a hand-written gradient
-(vit_jax.kernels.batch_norm).
+(vit_jax.kernels.convolution), BatchNorm and the stem's max-pool have hand-written gradients
+(vit_jax.kernels.batch_norm, vit_jax.kernels.pooling).
 """
 
 from collections.abc import Sequence
@@ -24,6 +24,7 @@ from vit_jax.kernels import selection
 from vit_jax.kernels.batch_norm import BatchNorm
 from vit_jax.kernels.convolution import conv_general_dilated
 from vit_jax.kernels.dense import matmul
+from vit_jax.kernels.pooling import max_pool
 from vit_jax.models.layers import Stage, classification_head
 
 Array = jax.Array
@@ -152,7 +153,11 @@ class ResNet(nn.Module):
             dtype=self.dtype,
             name="bn_root",
         )(x)
-        x = nn.max_pool(nn.relu(x), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        x = nn.relu(x)
+        if kernels == "cpu":
+            x = max_pool(x, 3, 2, ((1, 1), (1, 1)))
+        else:
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         unit_fields = {
             "train": train,
             "batch_norm_epsilon": self.batch_norm_epsilon,
