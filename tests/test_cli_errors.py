@@ -33,6 +33,7 @@ MAIN_CASES = [
     ("zero image size", ["--config.image_size=(0,8)"], "image_size=(0, 8)"),
     ("one number image size", ["--config.image_size=8"], "image_size"),
     ("no checkpoints kept", ["--config.keep_checkpoints=0"], "keep_checkpoints=0"),
+    ("negative prefetch", ["--config.prefetch_batches=-1"], "prefetch_batches=-1"),
     ("one class", ["--config.num_classes=1"], "num_classes=1"),
     ("unknown dataset", ["--config.dataset=mnist"], "'mnist'"),
     ("unknown model", ["--config.model=ViT-Q_3"], "ViT-Q_3"),
