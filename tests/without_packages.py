@@ -1,5 +1,6 @@
-"""Runs `python -m vit_jax.benchmark ARGS` as on a bare GPU machine, where grain, TFDS,
-ml_collections and tensorboardX are not installed: importing any of them fails.
+"""Runs `python -m vit_jax.benchmark ARGS` with only jax, flax, optax and numpy, as on a bare GPU
+machine: importing grain, TFDS, ml_collections, tensorboardX, torch, transformers or timm fails
+(torch and transformers are needed only for --compare pytorch).
 
     python tests/without_packages.py --model ViT-Ti_16 --mode infer ...
 """
@@ -9,7 +10,15 @@ import runpy
 import sys
 from pathlib import Path
 
-ABSENT = ("grain", "tensorflow_datasets", "ml_collections", "tensorboardX")
+ABSENT = (
+    "grain",
+    "tensorflow_datasets",
+    "ml_collections",
+    "tensorboardX",
+    "torch",
+    "transformers",
+    "timm",
+)
 
 
 class Absent(importlib.abc.MetaPathFinder):

@@ -19,6 +19,9 @@ from vit_jax.training.steps import data_parallel_train_step
 from vit_jax.training.train_state import create_train_state
 
 NUM_CLASSES = 1000
+# Both frameworks' training optimizer: torch.optim.AdamW's defaults (bench/torch_models.py uses
+# them too; defined here so that JAX-only runs need no torch).
+ADAMW = {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
 
 
 def synthetic_batch(
@@ -94,8 +97,6 @@ def jax_train_timer(
 
 
 def benchmark_adamw() -> optax.GradientTransformation:
-    from vit_jax.bench.torch_models import ADAMW
-
     return optax.adamw(
         ADAMW["learning_rate"],
         b1=ADAMW["b1"],

@@ -18,9 +18,7 @@ import torch
 import transformers
 
 from vit_jax import models
-
-# What the benchmark's JAX side uses too (torch.optim.AdamW defaults).
-ADAMW = {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
+from vit_jax.bench.cases import ADAMW
 
 
 def hf_config(
