@@ -31,19 +31,26 @@ Padding = tuple[tuple[int, int], tuple[int, int]]
 NHWC = lax.ConvDimensionNumbers(lhs_spec=(0, 3, 1, 2), rhs_spec=(3, 2, 0, 1), out_spec=(0, 3, 1, 2))
 
 
-def patches(x: Array, *, kernel_size: tuple[int, int], strides: tuple[int, int], padding: Padding):
-    """im2col: (N, H, W, C) -> (N, H_out, W_out, kh * kw * C), kernel offsets major, channels
-    minor (the order of an HWIO kernel reshaped to (kh * kw * C, C_out))."""
-    x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+def window_slices(
+    x_pad: Array, *, kernel_size: tuple[int, int], strides: tuple[int, int]
+) -> list[Array]:
+    """For every kernel offset (i, j), row-major, the (N, H_out, W_out, C) strided slice of the
+    padded NHWC input that the offset reads at every output position."""
     (kh, kw), (sh, sw) = kernel_size, strides
-    out_h = (x.shape[1] - kh) // sh + 1
-    out_w = (x.shape[2] - kw) // sw + 1
-    windows = [
-        x[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw, :]
+    out_h = (x_pad.shape[1] - kh) // sh + 1
+    out_w = (x_pad.shape[2] - kw) // sw + 1
+    return [
+        x_pad[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw, :]
         for i in range(kh)
         for j in range(kw)
     ]
-    return jnp.concatenate(windows, axis=-1)
+
+
+def patches(x: Array, *, kernel_size: tuple[int, int], strides: tuple[int, int], padding: Padding):
+    """im2col: (N, H, W, C) -> (N, H_out, W_out, kh * kw * C), kernel offsets major, channels
+    minor (the order of an HWIO kernel reshaped to (kh * kw * C, C_out))."""
+    x_pad = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+    return jnp.concatenate(window_slices(x_pad, kernel_size=kernel_size, strides=strides), axis=-1)
 
 
 def _forward(x: Array, kernel: Array, strides: tuple[int, int], padding: Padding) -> Array:

@@ -19,25 +19,17 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from vit_jax.kernels.convolution import window_slices
+
 Array = jax.Array
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
 
-def _windows(x_pad: Array, *, window: int, stride: int, out_shape: tuple[int, int]) -> list:
-    (out_h, out_w), s = out_shape, stride
-    return [
-        x_pad[:, i : i + s * (out_h - 1) + 1 : s, j : j + s * (out_w - 1) + 1 : s, :]
-        for i in range(window)
-        for j in range(window)
-    ]
-
-
-def _pad(x: Array, padding: Padding) -> Array:
-    return jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
-
-
-def _out_shape(x_pad: Array, *, window: int, stride: int) -> tuple[int, int]:
-    return tuple((size - window) // stride + 1 for size in x_pad.shape[1:3])
+def _padded_windows(x: Array, window: int, stride: int, padding: Padding) -> tuple[Array, list]:
+    """The input padded with -inf, and its window slices (one per window offset, row-major)."""
+    x_pad = jnp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=-jnp.inf)
+    slices = window_slices(x_pad, kernel_size=(window, window), strides=(stride, stride))
+    return x_pad, slices
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
@@ -48,18 +40,15 @@ def max_pool(x: Array, window: int, stride: int, padding: Padding) -> Array:
 
 
 def _forward(x: Array, window: int, stride: int, padding: Padding) -> tuple[Array, tuple]:
-    x_pad = _pad(x, padding)
-    out_shape = _out_shape(x_pad, window=window, stride=stride)
-    slices = _windows(x_pad, window=window, stride=stride, out_shape=out_shape)
+    _, slices = _padded_windows(x, window, stride, padding)
     y = functools.reduce(jnp.maximum, slices)
     return y, (x, y)
 
 
 def _backward(window: int, stride: int, padding: Padding, residuals: tuple, d_y: Array):
     x, y = residuals
-    x_pad = _pad(x, padding)
+    x_pad, slices = _padded_windows(x, window, stride, padding)
     out_h, out_w = y.shape[1:3]
-    slices = _windows(x_pad, window=window, stride=stride, out_shape=(out_h, out_w))
     zero = jnp.zeros((), d_y.dtype)
     taken = jnp.zeros(y.shape, bool)
     d_x_pad = jnp.zeros(x_pad.shape, d_y.dtype)
