@@ -77,6 +77,33 @@ def test_auto_is_cpu_on_the_cpu_backend_and_a_bad_value_is_refused():
     assert selection.attention_implementation(dtype=jnp.bfloat16, head_dim=64) is None  # no GPU
 
 
+class _FakeGPU:
+    def __init__(self, *, platform_version: str, compute_capability: str):
+        self.client = type("Client", (), {"platform_version": platform_version})()
+        self.compute_capability = compute_capability
+
+
+@pytest.mark.parametrize(
+    ("platform_version", "capability", "dtype", "head_dim", "expected"),
+    [
+        ("PJRT C API\ncuda 12080", "9.0", jnp.bfloat16, 64, "cudnn"),  # H100/H200
+        ("PJRT C API\ncuda 12080", "8.0", jnp.float16, 128, "cudnn"),  # A100
+        ("PJRT C API\ncuda 12080", "7.5", jnp.float16, 64, None),  # T4: no fused attention
+        ("PJRT C API\ncuda 12080", "9.0", jnp.float32, 64, None),
+        ("PJRT C API\ncuda 12080", "9.0", jnp.bfloat16, 60, None),
+        ("PJRT C API\ncuda 12080", "9.0", jnp.bfloat16, 136, None),
+        ("PJRT C API\nrocm 60342", "9.0", jnp.bfloat16, 64, None),  # an AMD GPU has no cuDNN
+    ],
+)
+def test_cudnn_attention_is_chosen_only_where_cudnn_runs_it(
+    monkeypatch, platform_version, capability, dtype, head_dim, expected
+):
+    gpu = _FakeGPU(platform_version=platform_version, compute_capability=capability)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(jax, "devices", lambda *args: [gpu])
+    assert selection.attention_implementation(dtype=dtype, head_dim=head_dim) == expected
+
+
 def _train_step_jaxpr_and_export(name: str, kernels: str, batch: int = 2):
     model = models.create_model(name, num_classes=3, kernels=kernels)
     images = jax.ShapeDtypeStruct((batch, 224, 224, 3), jnp.bfloat16)

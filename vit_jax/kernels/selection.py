@@ -14,6 +14,9 @@ import jax.numpy as jnp
 KERNELS = ("auto", "cpu", "xla")
 CUDNN_DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
 CUDNN_MAX_HEAD_DIM = 128
+# cuDNN's fused (flash) attention runs on Ampere (compute capability 8.0) and later; JAX does not
+# check this before handing the call to cuDNN (jax._src.cudnn.fused_attention_stablehlo).
+CUDNN_MIN_COMPUTE_CAPABILITY = (8, 0)
 
 
 def check(kernels: str) -> None:
@@ -29,8 +32,21 @@ def resolve(kernels: str) -> str:
     return kernels
 
 
+def cudnn_gpu() -> bool:
+    """Whether JAX computes on an NVIDIA GPU of compute capability 8.0 or later (not ROCm, not an
+    older GPU such as a T4 or V100, where cuDNN has no fused attention)."""
+    if jax.default_backend() != "gpu":
+        return False
+    device = jax.devices()[0]
+    if "cuda" not in device.client.platform_version.lower():
+        return False
+    capability = tuple(int(part) for part in device.compute_capability.split("."))
+    return capability >= CUDNN_MIN_COMPUTE_CAPABILITY
+
+
 def attention_implementation(*, dtype, head_dim: int) -> str | None:
-    """'cudnn' on a GPU for bfloat16/float16 with head_dim a multiple of 8 up to 128 (what its
-    fused attention supports); None (XLA's formulation) otherwise."""
+    """'cudnn' on an NVIDIA GPU of compute capability 8.0+ for bfloat16/float16 with head_dim a
+    multiple of 8 up to 128 (what its fused attention supports); None (XLA's formulation)
+    otherwise."""
     fits = jnp.dtype(dtype) in CUDNN_DTYPES and head_dim % 8 == 0 and head_dim <= CUDNN_MAX_HEAD_DIM
-    return "cudnn" if fits and jax.default_backend() == "gpu" else None
+    return "cudnn" if fits and cudnn_gpu() else None
