@@ -164,8 +164,8 @@ def test_the_benchmark_runs_with_only_jax_flax_optax_and_numpy():
         [
             sys.executable,
             str(ROOT / "tests" / "without_packages.py"),
-            *("--model", "ViT-Ti_16", "--mode", "infer,train", "--batch_size", "2"),
-            *("--repeats", "1", "--image_size", "32", "--dtype", "float32,bfloat16", "--json"),
+            *("--model", "ViT-Ti_16", "--mode", "train,infer", "--batch_size", "2"),
+            *("--repeats", "1", "--image_size", "32", "--dtype", "bfloat16,float32", "--json"),
         ],
         capture_output=True,
         text=True,
@@ -174,11 +174,11 @@ def test_the_benchmark_runs_with_only_jax_flax_optax_and_numpy():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     cases = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert [(c["model"], c["mode"], c["dtype"]) for c in cases] == [
-        (model, mode, dtype)
-        for model in ("ViT-Ti_16",)
-        for mode in ("infer", "train")
-        for dtype in ("float32", "bfloat16")
+    assert [(c["mode"], c["dtype"]) for c in cases] == [
+        ("train", "bfloat16"),
+        ("infer", "bfloat16"),
+        ("train", "float32"),
+        ("infer", "float32"),
     ]
     peaks = {c["dtype"]: c["jax"]["flops_per_second"] / c["jax"]["peak_fraction"] for c in cases}
     assert peaks["float32"] != peaks["bfloat16"]  # each case against its own dtype's peak

@@ -20,19 +20,19 @@ Modes: 'infer' (model.apply, train=False), 'train' (vit_jax.training.steps.make_
 optax.adamw, state donated, wrapped by vit_jax.training.parallel.data_parallel as in training)
 and 'loop' (the whole training loop of vit_jax.training.loop on the 'digits' data, input
 pipeline, metrics and logging included, against the bare train step with the loop's own optimizer).
+Cases run precision first, then mode, then model; --time_budget and failed cases:
+vit_jax.bench.schedule.
 """
 
 import argparse
 import importlib.util
 import json
-import os
 import sys
 from collections.abc import Sequence
 
 from vit_jax import models
-from vit_jax.bench.cases import run_case
-from vit_jax.bench.loop_case import run_loop_case
-from vit_jax.bench.table import case_line, machine_line, summary_table
+from vit_jax.bench.schedule import Budget, run_cases
+from vit_jax.bench.table import machine_line, summary_table
 from vit_jax.bench.timing import (
     matmul_peaks,
     matmul_timers,
@@ -40,13 +40,13 @@ from vit_jax.bench.timing import (
     set_peak_fractions,
     time_interleaved,
 )
-from vit_jax.common.errors import run_command
+from vit_jax.common.errors import UserError, run_command
 from vit_jax.common.help import HelpFormatter
 from vit_jax.kernels import runtime
 
 EXAMPLES = """examples:
-  python -m vit_jax.benchmark --model ViT-B_16,ResNet-50 --mode infer,train --compare pytorch \\
-      --dtype float32,bfloat16 --batch_size 256 --repeats 3     # e.g. on a GPU
+  python -m vit_jax.benchmark --model ViT-B_16,ResNet-50 --mode train,infer --compare pytorch \\
+      --dtype bfloat16,float32 --batch_size 256 --repeats 3 --time_budget 420   # a GPU
   python -m vit_jax.benchmark --model ViT-Ti_16 --mode loop --batch_size 16 --repeats 3
 """
 MODES = ("infer", "train", "loop")
@@ -79,6 +79,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--loop_log_every", type=int, default=10, help="log_every_steps of the loop case's runs"
     )
+    parser.add_argument(
+        "--time_budget", type=float, default=0, help="seconds; no case starts that would pass it"
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line per case")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     args = parser.parse_args(argv)
@@ -89,41 +92,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         setattr(args, flag + "s", values)
     if args.batch_size < 1 or args.repeats < 1:
         parser.error("--batch_size and --repeats must be >= 1")
-    if args.image_size < 1 or args.min_run_seconds < 0 or args.loop_log_every < 1:
-        parser.error("--image_size and --loop_log_every must be >= 1, --min_run_seconds >= 0")
+    if args.image_size < 1 or args.loop_log_every < 1:
+        parser.error("--image_size and --loop_log_every must be >= 1")
+    if min(args.min_run_seconds, args.time_budget) < 0:
+        parser.error("--min_run_seconds and --time_budget must be >= 0")
     if args.compare == "pytorch" and importlib.util.find_spec("torch") is None:
         parser.error("--compare pytorch needs PyTorch, which is not installed (pip install torch)")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict]:
-    allocator_set = runtime.apply()
     args = parse_args(argv)
+    budget = Budget(seconds=args.time_budget)
+    allocator_set = runtime.apply(share_accelerator=args.compare == "pytorch")
+    torch_setup = None
     if args.compare == "pytorch":
-        import torch
+        from vit_jax.bench import torch_models
 
-        torch.set_num_threads(len(os.sched_getaffinity(0)))
-        threads = torch.get_num_threads()
-    else:
-        threads = None
-    print(machine_line(torch_threads=threads, allocator_set=allocator_set), flush=True)
+        torch_setup = torch_models.prepare(device=torch_models.default_device())
+    print(machine_line(torch_setup=torch_setup, allocator_set=allocator_set), flush=True)
     peak_timers = matmul_timers(dtypes=sorted({"float32", *args.dtypes}), compare=args.compare)
     all_peak_timers = [t for dtype_timers in peak_timers.values() for t in dtype_timers]
     time_interleaved(all_peak_timers, repeats=3, min_run_seconds=min(args.min_run_seconds, 0.5))
     print(f"matmul peak at start: {peak_line(matmul_peaks(peak_timers))}", flush=True)
-    cases = []
-    for name in args.models:
-        for mode in args.modes:
-            for dtype in args.dtypes:
-                case_args = argparse.Namespace(**{**vars(args), "dtype": dtype})
-                peaks = matmul_peaks(peak_timers)
-                if mode == "loop":
-                    case = run_loop_case(name=name, args=case_args, peaks=peaks)
-                else:
-                    case = run_case(name=name, mode=mode, args=case_args, peaks=peaks)
-                case["loadavg"] = list(os.getloadavg())
-                cases.append(case)
-                print(case_line(case), flush=True)
+    cases, failed = run_cases(args=args, budget=budget, peaks=lambda: matmul_peaks(peak_timers))
     for _ in range(3):
         for timer in all_peak_timers:
             timer.run()
@@ -136,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     if args.json:
         for case in cases:
             print(json.dumps(case))
+    if failed:
+        raise UserError(f"{len(failed)} case(s) failed: " + "; ".join(failed))
     return cases
 
 

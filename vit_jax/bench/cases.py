@@ -12,7 +12,13 @@ import numpy as np
 import optax
 
 from vit_jax import models
-from vit_jax.bench.timing import Timer, framework_result, step_flops, time_interleaved
+from vit_jax.bench.timing import (
+    Timer,
+    dispatching_timer,
+    framework_result,
+    step_flops,
+    time_interleaved,
+)
 from vit_jax.training import parallel
 from vit_jax.training.parallel import DATA_AXIS
 from vit_jax.training.steps import data_parallel_train_step
@@ -55,17 +61,8 @@ def jax_infer_timer(*, model, variables: dict, batch: dict) -> tuple[Timer, floa
 
     lowered = lower(model)
     compiled = lowered.compile()
-
-    outputs = []
-
-    def step() -> None:
-        outputs.append(compiled(variables, images))
-
-    def wait() -> None:
-        jax.block_until_ready(outputs)
-        outputs.clear()
-
-    return Timer("jax", step, wait), step_flops(model=model, lowered=lowered, lower=lower)
+    timer = dispatching_timer("jax", lambda: compiled(variables, images))
+    return timer, step_flops(model=model, lowered=lowered, lower=lower)
 
 
 def jax_train_timer(
@@ -124,6 +121,10 @@ def run_case(*, name: str, mode: str, args: argparse.Namespace, peaks: dict) -> 
         if torch_timer is not None:
             timers.append(torch_timer)
     time_interleaved(timers, repeats=args.repeats, min_run_seconds=args.min_run_seconds)
+    if len(timers) > 1:
+        from vit_jax.bench.torch_models import default_device, release_memory
+
+        release_memory(device=default_device())
     peak = peaks[args.dtype]["jax"]
     results = {
         t.name: framework_result(timer=t, batch_size=args.batch_size, flops=flops, peak=peak)
@@ -161,7 +162,7 @@ def pytorch_timer(*, name: str, mode: str, args: argparse.Namespace, batch: dict
         step = torch_models.make_infer(model=model, **common)
     else:
         step = torch_models.make_train(model=model, labels=batch["label"], **common)
-    return Timer("pytorch", step)
+    return Timer("pytorch", step, torch_models.synchronize(device=device))
 
 
 def torch_compiled(*, args: argparse.Namespace, device: str) -> bool:

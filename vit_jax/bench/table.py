@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import jax
 
 
-def machine_line(*, torch_threads: int | None, allocator_set: bool) -> str:
-    """Backend, versions, cores, thread and allocator settings and the load when the run starts."""
+def machine_line(*, torch_setup: str | None, allocator_set: bool) -> str:
+    """Backend, versions, cores, PyTorch's and the allocator's settings and the load when the run
+    starts."""
     return (
         f"backend {jax.default_backend()} ({jax.devices()[0].device_kind}), jax {jax.__version__}, "
-        f"cores {len(os.sched_getaffinity(0))}, torch threads {torch_threads}, "
+        f"cores {len(os.sched_getaffinity(0))}, {torch_setup or 'no PyTorch'}, "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}, allocator keeps freed memory: "
         f"{allocator_set}, load {os.getloadavg()}"
     )

@@ -3,6 +3,7 @@ so that every framework sees the same machine load; XLA's FLOP count of a lowere
 matrix-multiply peak measured in the same run, against which achieved FLOP/s are set.
 """
 
+import collections
 import dataclasses
 import math
 import statistics
@@ -12,6 +13,8 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 from flax.core import FrozenDict
+
+MAX_IN_FLIGHT = 3
 
 
 def no_wait() -> None:
@@ -47,6 +50,25 @@ class Timer:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+
+def dispatching_timer(name: str, call: Callable[[], object]) -> Timer:
+    """A Timer of a jitted call that only dispatches its work: each step queues `call()`, with at
+    most MAX_IN_FLIGHT results kept waiting (a matmul's output at GPU size is 128-256 MB), so the
+    device always has work queued and the host makes no round trip per step; the wait blocks
+    until every queued result is ready."""
+    pending = collections.deque()
+
+    def step() -> None:
+        pending.append(call())
+        if len(pending) > MAX_IN_FLIGHT:
+            jax.block_until_ready(pending.popleft())
+
+    def wait() -> None:
+        jax.block_until_ready(list(pending))
+        pending.clear()
+
+    return Timer(name, step, wait)
 
 
 def time_interleaved(timers: Sequence[Timer], *, repeats: int, min_run_seconds: float) -> None:
@@ -90,13 +112,13 @@ def matmul_timers(*, dtypes: Sequence[str], compare: str) -> dict[str, list[Time
     for dtype in dtypes:
         a, b = jax.random.normal(jax.random.key(0), (2, size, size), dtype=jnp.dtype(dtype))
         dot = jax.jit(jnp.dot).lower(a, b).compile()
-        timers[dtype] = [Timer("jax", lambda dot=dot, a=a, b=b: dot(a, b).block_until_ready())]
+        timers[dtype] = [dispatching_timer("jax", lambda dot=dot, a=a, b=b: dot(a, b))]
         if compare == "pytorch":
             from vit_jax.bench import torch_models
 
             device = torch_models.default_device()
             step = torch_models.make_matmul(size=size, dtype=dtype, device=device)
-            timers[dtype].append(Timer("pytorch", step))
+            timers[dtype].append(Timer("pytorch", step, torch_models.synchronize(device=device)))
     return timers
 
 

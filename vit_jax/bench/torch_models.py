@@ -8,9 +8,16 @@ runs under torch.autocast with float32 parameters, as the JAX models keep float3
 compute in bfloat16. With `compiled`, the model's forward runs through torch.compile (inductor;
 the backward is compiled with it), as a user tuning for a GPU would run it; the optimizer step stays
 eager.
+
+Steps only queue their work, as JAX's do; `synchronize` waits for it (CUDA), so neither framework
+pays a host round trip per step. On CUDA, float32 matrix products run as TensorFloat-32
+(`float32_matmul_precision`), which is JAX's default for float32 on Ampere and later GPUs
+(PyTorch's own default is full float32 for matmuls, TF32 for cuDNN convolutions already): the
+float32 cases compare the same arithmetic.
 """
 
 import contextlib
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -19,6 +26,7 @@ import transformers
 
 from vit_jax import models
 from vit_jax.bench.cases import ADAMW
+from vit_jax.bench.timing import no_wait
 
 
 def hf_config(
@@ -100,7 +108,7 @@ def make_infer(
 
     def infer() -> None:
         with torch.inference_mode(), _precision(dtype=dtype, device=device):
-            forward(pixel_values=pixels).logits.float().sum().item()
+            forward(pixel_values=pixels)
 
     return infer
 
@@ -134,7 +142,6 @@ def make_train(
         loss = torch.nn.functional.cross_entropy(logits.float(), targets)
         loss.backward()
         optimizer.step()
-        loss.item()
 
     return train
 
@@ -147,10 +154,34 @@ def make_matmul(*, size: int, dtype: str, device: str) -> Callable[[], None]:
     b = torch.randn(size, size, generator=generator).to(device=device, dtype=torch_dtype)
 
     def matmul() -> None:
-        (a @ b)[0, 0].item()
+        torch.matmul(a, b)
 
     return matmul
 
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def prepare(*, device: str) -> str:
+    """One thread per available core and, on CUDA, float32 matrix products at JAX's precision
+    (TensorFloat-32); returns the settings in words, for the benchmark's first line."""
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    if device == "cuda":
+        torch.set_float32_matmul_precision("high")
+    return (
+        f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, float32 "
+        f"matmul precision {torch.get_float32_matmul_precision()!r}"
+    )
+
+
+def synchronize(*, device: str) -> Callable[[], None]:
+    """A Timer's `wait` for steps on `device`: until the queued work is done (CPU steps are
+    synchronous)."""
+    return torch.cuda.synchronize if device == "cuda" else no_wait
+
+
+def release_memory(*, device: str) -> None:
+    """Returns PyTorch's cached device memory, so that the next case's JAX run can use it."""
+    if device == "cuda":
+        torch.cuda.empty_cache()

@@ -17,6 +17,10 @@ any other thread starts.
    only cost host memory) and the machine has at least MIN_MEMORY_GIB of memory; on a smaller
    one they stay off and apply() says so in one line. VIT_JAX_KEEP_FREED_MEMORY=0 in the
    environment leaves the C allocator at its defaults, =1 applies the settings regardless.
+3. Accelerator memory, with `share_accelerator` (another framework computes on the same GPU in
+   this process, as in `vit_jax.benchmark --compare pytorch`): XLA allocates as it needs instead
+   of taking 75% of the GPU's memory at start (XLA_PYTHON_CLIENT_PREALLOCATE=false, unless the
+   environment sets it), so PyTorch's run has memory left.
 """
 
 import ctypes
@@ -65,10 +69,13 @@ def memory_gib() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
-def apply() -> bool:
-    """Sets XLA_FLAGS and the allocator for this process; call before the first JAX computation.
-    Returns whether the allocator settings took effect (see the module docstring for when)."""
+def apply(*, share_accelerator: bool = False) -> bool:
+    """Sets XLA_FLAGS, the allocator and (with `share_accelerator`) XLA's accelerator memory
+    preallocation for this process; call before the first JAX computation. Returns whether the
+    allocator settings took effect (see the module docstring for when)."""
     os.environ["XLA_FLAGS"] = merged(current=os.environ.get("XLA_FLAGS", ""))
+    if share_accelerator:
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     setting = os.environ.get("VIT_JAX_KEEP_FREED_MEMORY", "")
     if setting == "0" or (setting != "1" and not computes_on_cpu()):
         return False
