@@ -121,10 +121,6 @@ def run_case(*, name: str, mode: str, args: argparse.Namespace, peaks: dict) -> 
         if torch_timer is not None:
             timers.append(torch_timer)
     time_interleaved(timers, repeats=args.repeats, min_run_seconds=args.min_run_seconds)
-    if len(timers) > 1:
-        from vit_jax.bench.torch_models import default_device, release_memory
-
-        release_memory(device=default_device())
     peak = peaks[args.dtype]["jax"]
     results = {
         t.name: framework_result(timer=t, batch_size=args.batch_size, flops=flops, peak=peak)
@@ -132,8 +128,9 @@ def run_case(*, name: str, mode: str, args: argparse.Namespace, peaks: dict) -> 
     }
     ratio = paired = None
     if "pytorch" in results:
-        from vit_jax.bench.torch_models import default_device
+        from vit_jax.bench.torch_models import default_device, release_memory
 
+        release_memory(device=default_device())
         results["pytorch"]["compiled"] = torch_compiled(args=args, device=default_device())
         ratio = results["jax"]["images_per_second"] / results["pytorch"]["images_per_second"]
         pairs = zip(timer.seconds, timers[1].seconds, strict=True)
