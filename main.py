@@ -18,8 +18,6 @@ from ml_collections import config_flags
 
 from vit_jax.common import interrupts
 from vit_jax.common.errors import run_command
-from vit_jax.kernels import runtime
-from vit_jax.training import loop, parallel, study
 from vit_jax.training.command_line import parse_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file (configs/*.py)")
@@ -43,6 +41,15 @@ def _experiment() -> None:
         print(f"workdir: {workdir} (give --workdir to choose another)")
     if not workdir.strip():
         raise ValueError("--workdir is empty; give the folder the run writes into")
+    from vit_jax.kernels import runtime
+
+    runtime.apply()  # before JAX starts: the config checks count the devices
+    from vit_jax.training import config_checks  # JAX and the model registry only
+
+    for cell in config.cells.values() if "cells" in config else [config]:
+        config_checks.check_values(cell)
+    from vit_jax.training import loop, parallel, study  # the training code, once the config holds
+
     parallel.initialize_distributed(
         coordinator_address=config.coordinator_address,
         num_processes=config.num_processes,
@@ -60,7 +67,6 @@ def main(argv: list[str]) -> None:
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     interrupts.install()
-    runtime.apply()
     sys.exit(run_command("main.py", _experiment, debug=_DEBUG.value))
 
 

@@ -204,6 +204,19 @@ def test_restored_iterator_state_gives_the_exact_next_batch(tmp_path):
     assert not np.array_equal(expected[0]["image"], expected[1]["image"])
 
 
+def test_iterator_state_names_the_source_without_its_records():
+    """The state is read after every batch (training.prefetch): its size must not grow with the
+    dataset, and it must still tell two splits apart on restore."""
+    train, validation = iter(digits_loader()), iter(digits_loader(split="validation", train=False))
+    next(train)
+    next(validation)
+    state = train.get_state()
+    assert len(state) < 1024
+    assert b"digits/train" in state and b"records=1258" in state
+    with pytest.raises(ValueError, match="does not match"):
+        validation.set_state(state)
+
+
 def test_worker_processes_share_the_records_and_restore_state_exactly():
     in_process = iter(digits_loader(augment=True))
     first_two = [next(in_process) for _ in range(2)]

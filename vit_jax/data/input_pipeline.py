@@ -138,7 +138,7 @@ def create_loader(
         # were parsed (google/grain#1355); outside absl.app, take the defaults.
         flags.FLAGS.mark_as_parsed()
     return grain.DataLoader(
-        data_source=PaddedSource(source, length),
+        data_source=PaddedSource(source, length, f"{dataset}/{split}"),
         sampler=sampler,
         operations=operations,
         worker_count=worker_count,
@@ -148,10 +148,20 @@ def create_loader(
 
 @dataclasses.dataclass(frozen=True)
 class PaddedSource:
-    """The records of `source` with mask 1, followed by padding records (mask 0) up to `length`."""
+    """The records of `source` with mask 1, followed by padding records (mask 0) up to `length`.
+
+    grain records `repr(data_source)` in every iterator state (read after each batch by
+    vit_jax.training.prefetch) and compares it on restore, so the repr names the dataset split
+    and its sizes, never the records: it costs the same for an in-memory source as for files.
+    The content itself is checked on resume by the dataset fingerprint (training.progress).
+    """
 
     source: Sequence[dict]
     length: int
+    name: str
+
+    def __repr__(self) -> str:
+        return f"PaddedSource({self.name}, records={len(self.source)}, length={self.length})"
 
     def __len__(self) -> int:
         return self.length

@@ -30,6 +30,13 @@ def _choice(config: ml_collections.ConfigDict, field: str, valid: tuple) -> None
 
 def check_config(config: ml_collections.ConfigDict) -> None:
     """Rejects values that cannot work (needs no data, checkpoint or compute)."""
+    check_values(config)
+    _check_device_split(config)
+
+
+def check_values(config: ml_collections.ConfigDict) -> None:
+    """The checks that need no device: main.py runs them before JAX starts its backends (and
+    before jax.distributed is initialised), so a bad value costs no start-up time."""
     for field, valid in (
         ("mode", MODES),
         ("init", INITS),
@@ -53,19 +60,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             f"config.{recipe_field}.batch_size={recipe.batch_size} is not divisible by "
             f"grad_accum_steps={recipe.grad_accum_steps}"
         )
-    devices = jax.device_count()
-    for field, size in (
-        (
-            f"{recipe_field}.batch_size / grad_accum_steps",
-            recipe.batch_size // recipe.grad_accum_steps,
-        ),
-        ("eval_batch_size", config.eval_batch_size),
-    ):
-        if size % devices:
-            raise ConfigError(
-                f"config.{field}={size} is not divisible by the {devices} devices "
-                f"({jax.process_count()} process(es)); data parallelism splits every batch evenly"
-            )
     if config.mode == "finetune" and config.num_epochs < 1:
         raise ConfigError(f"config.num_epochs={config.num_epochs} must be >= 1 for fine-tuning")
     if config.head == "keep" and config.init != "checkpoint":
@@ -94,6 +88,24 @@ def check_config(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{field}={config[field]} must be >= 0 (0 turns it off)")
     if config.log_every_steps == 0:
         raise ConfigError("config.log_every_steps must be >= 1")
+
+
+def _check_device_split(config: ml_collections.ConfigDict) -> None:
+    """Every batch splits evenly over the devices (data parallelism)."""
+    recipe = config.recipes[config.recipe]
+    devices = jax.device_count()
+    for field, size in (
+        (
+            f"recipes.{config.recipe}.batch_size / grad_accum_steps",
+            recipe.batch_size // recipe.grad_accum_steps,
+        ),
+        ("eval_batch_size", config.eval_batch_size),
+    ):
+        if size % devices:
+            raise ConfigError(
+                f"config.{field}={size} is not divisible by the {devices} devices "
+                f"({jax.process_count()} process(es)); data parallelism splits every batch evenly"
+            )
 
 
 def _check_numbers(config: ml_collections.ConfigDict, *, recipe_field: str) -> None:
