@@ -25,7 +25,13 @@ Fields (all can be overridden with --config.<field>=<value>):
                     'zero-shot' is head='new' with the random Hugging Face head (head_init='hf'):
                     a zero head (the paper recipe's) makes every logit 0 and every prediction
                     class 0.
-  model_overrides   create_model fields replacing the model's (e.g. dropout_rate, remat).
+  model_overrides   create_model fields replacing the model's; unset (None) fields keep the
+                    model's own: sizes (patches, hidden_size, mlp_dim, num_heads, num_layers,
+                    representation_size, width_factor), regularisation (dropout_rate,
+                    attention_dropout_rate), numerics (layer_norm_epsilon, gelu_approximate,
+                    batch_norm_epsilon, batch_norm_momentum, group_norm_epsilon) and how it runs
+                    (kernels 'auto'|'cpu'|'xla', remat, unroll). E.g.
+                    --config.model_overrides.dropout_rate=0.1, --config.model_overrides.kernels=xla.
   dtype             compute dtype: 'float32' or 'bfloat16' (mixed precision; params stay float32).
   dataset, data_dir, num_classes (None: the dataset's), image_size (H, W), augment, worker_count.
   prefetch_batches  training batches transferred to the devices ahead of the step (0: none).
@@ -86,6 +92,32 @@ def paper_recipe() -> ml_collections.ConfigDict:
     return recipe
 
 
+def model_overrides() -> ml_collections.ConfigDict:
+    """Every create_model field a config may override, unset: the model's own values apply."""
+    types = {
+        "patches": tuple,
+        "hidden_size": int,
+        "mlp_dim": int,
+        "num_heads": int,
+        "num_layers": object,  # an int for ViT, a tuple of stage depths for ResNet and BiT
+        "representation_size": int,
+        "width_factor": int,
+        "dropout_rate": float,
+        "attention_dropout_rate": float,
+        "layer_norm_epsilon": float,
+        "gelu_approximate": bool,
+        "batch_norm_epsilon": float,
+        "batch_norm_momentum": float,
+        "group_norm_epsilon": float,
+        "kernels": str,
+        "remat": bool,
+        "unroll": bool,
+    }
+    return ml_collections.ConfigDict(
+        {field: config_dict.placeholder(kind) for field, kind in types.items()}
+    )
+
+
 def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
     """The study's experiment for MODELS[model] in `mode` ('finetune', 'zeroshot', 'fewshot')."""
     config = ml_collections.ConfigDict()
@@ -93,7 +125,7 @@ def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
     config.mode = mode
     config.init = "checkpoint"
     config.head = "new"
-    config.model_overrides = ml_collections.ConfigDict()
+    config.model_overrides = model_overrides()
     config.dtype = "float32"
 
     config.dataset = "shoe_sandal_boot"

@@ -9,8 +9,6 @@ MLP 128) on the digits upscaled to 16x16 in 4x4 patches (16 tokens + class token
 with warmup and cosine decay, batch 32.
 """
 
-import ml_collections
-
 from configs import common
 
 
@@ -19,7 +17,7 @@ def get_config():
     config.init = "scratch"
     config.dataset = "digits"
     config.model = "ViT-Ti_16"
-    config.model_overrides = ml_collections.ConfigDict(
+    config.model_overrides.update(
         {"patches": (4, 4), "hidden_size": 64, "mlp_dim": 128, "num_heads": 4, "num_layers": 4}
     )
     config.image_size = (16, 16)

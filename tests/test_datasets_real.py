@@ -1,4 +1,5 @@
-"""The real Shoe vs Sandal vs Boot images (../shared), prepared once per session (conftest)."""
+"""The real Shoe vs Sandal vs Boot images (VIT_JAX_REAL_DATASET or ../shared), prepared once
+per session (conftest)."""
 
 import hashlib
 

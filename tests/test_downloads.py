@@ -240,6 +240,21 @@ def test_an_hf_address_not_in_the_cache_offline_is_one_line(tmp_path, capsys, mo
     assert "not in the Hugging Face cache" in err and "hf download org/absent" in err
 
 
+def test_a_refused_hub_connection_is_one_line_without_retries(tmp_path, capsys, monkeypatch):
+    """Not offline by setting, but nothing answers: one request, then the cache only, so no
+    backoff (huggingface_hub would retry for about 25 s, warning each time)."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+
+    def no_backoff(seconds):
+        raise AssertionError(f"huggingface_hub backed off for {seconds} s")
+
+    monkeypatch.setattr(huggingface_hub.utils._http.time, "sleep", no_backoff)
+    args = ["--input", "hf://org/absent", "--model", "ViT-Ti_16", "--keep_head"]
+    status, err = _convert([*args, "--output", str(tmp_path / "o")], capsys)
+    assert status == 1 and len(err.strip().splitlines()) == 1, err
+    assert "127.0.0.1:9" in err and "hf download org/absent" in err
+
+
 def test_a_config_naming_a_checkpoint_converts_it_once(npz_bytes, monkeypatch):
     with serving({PATH: npz_bytes}) as served:
         entry = named.NamedCheckpoint(served.url + PATH, "ViT-Ti_16", True, "test")

@@ -1,5 +1,5 @@
-"""main.py on real Shoe vs Sandal vs Boot images (a subset of ../shared, prepared as an image
-folder): training writes reports consistent with metrics.jsonl, and zero-shot evaluation of a
+"""main.py on real Shoe vs Sandal vs Boot images (a subset of VIT_JAX_REAL_DATASET or ../shared,
+prepared as an image folder): training writes reports consistent with metrics.jsonl, and zero-shot evaluation of a
 converted ImageNet-1k checkpoint pools its logits onto boot/sandal/shoe."""
 
 import json
@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 from checkpoint_writers import imagenet1k_footwear, random_arrays, small_vit_layout
+from conftest import REAL_DATASET as REAL
 from main_cli import run_main
 from scipy.special import logsumexp
 
@@ -21,7 +22,6 @@ from vit_jax.data.prepare import prepare
 from vit_jax.training import experiment
 
 pytestmark = pytest.mark.slow
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "shoe_sandal_boot"
 PER_CLASS = 40
 DATASET = "image_folder:footwear_subset"
 CLASS_FOLDERS = ("Boot", "Sandal", "Shoe")

@@ -17,7 +17,7 @@ from vit_jax import checkpoints
 from vit_jax.checkpoints.formats import bit_npz, hf_vit, torch_resnet, vit_npz
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint, open_checkpoint
 from vit_jax.checkpoints.formats.fit import check_fits, expected_shapes
-from vit_jax.checkpoints.formats.source import ConversionError, SourceCheckpoint
+from vit_jax.checkpoints.formats.source import ConversionError, NoHeadError, SourceCheckpoint
 from vit_jax.models import MODEL_NAMES
 
 READERS: dict[str, Callable[..., SourceCheckpoint]] = {
@@ -79,7 +79,7 @@ def convert(
     file, head = source.weights_file, source.variables.get(HEAD[0])
     file_classes = None if head is None else int(head.shape[-1])
     if keep_head and file_classes is None:
-        raise ConversionError(f"{file} has no classification head to keep; give --num_classes")
+        raise NoHeadError(f"{file} has no classification head to keep; give --num_classes")
     if keep_head and num_classes not in (None, file_classes):
         raise ConversionError(
             f"{file} has a {file_classes}-class head; --keep_head cannot give {num_classes}"

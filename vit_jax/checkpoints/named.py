@@ -97,7 +97,10 @@ def local_checkpoint(*, spec: str, model: str) -> Path:
     an hf:// or a URL, $VIT_JAX_CACHE/converted/<name>, made on first use (process 0 downloads and
     converts under a file lock; the other processes wait for it)."""
     if not is_named(spec):
-        return Path(spec)
+        path = Path(spec)
+        if not path.exists() or (path / METADATA_FILE).is_file():
+            return path  # a converted checkpoint, or nothing (checkpoints.check_present says so)
+        return _converted_local(path=path, model=model)
     entry = NAMED.get(spec) or NamedCheckpoint(spec, model, True, spec)
     if entry.model != model:
         raise ValueError(
@@ -117,11 +120,41 @@ def local_checkpoint(*, spec: str, model: str) -> Path:
     return output
 
 
+def _converted_local(*, path: Path, model: str) -> Path:
+    """A downloaded checkpoint file or folder in any format convert_checkpoint reads, converted
+    into $VIT_JAX_CACHE/converted once per file content (path, size and modification time: a
+    changed file is converted again), its head kept; a release without a head gets a one-class
+    zero head, which a run's head='new' replaces (as for the ImageNet-21k names in NAMED)."""
+    from vit_jax.checkpoints.convert import convert
+    from vit_jax.checkpoints.formats.source import NoHeadError
+
+    path = path.resolve()
+    files = sorted(path.rglob("*")) if path.is_dir() else [path]
+    stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    digest = hashlib.sha256(repr(stamp).encode()).hexdigest()[:10]
+    slug = f"{re.sub(r'[^A-Za-z0-9._-]+', '_', path.name)[-60:]}-{digest}"
+    output = cache_dir("converted") / slug
+    if jax.process_index() == 0:
+        with FileLock(str(output.with_name(slug + ".lock"))):
+            if not (output / METADATA_FILE).is_file():
+                print(f"{path}: converting once into {output}")
+                arguments = dict(input=path, model=model, output=output)
+                try:
+                    convert(**arguments, keep_head=True, overwrite=output.exists())
+                except NoHeadError:
+                    convert(**arguments, num_classes=1, overwrite=output.exists())
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"converted {slug}")
+    return output
+
+
 def _convert(*, entry: NamedCheckpoint, output: Path) -> None:
     from vit_jax.checkpoints.convert import convert
 
-    print(f"{entry.source}: downloading and converting once into {output}")
     source = remote.fetch(entry.source, sha256=entry.sha256, size=entry.size)
+    print(f"{entry.source}: converting once into {output}")
     convert(
         input=source,
         model=entry.model,

@@ -47,10 +47,17 @@ def https_address(url: str) -> str:
     return url
 
 
-def by_hand(address: str, file_name: str) -> str:
+def give_local(path: str) -> str:
+    """How to hand a downloaded checkpoint to the commands that take one."""
     return (
-        f"download it by hand (curl -L -C - -o {file_name} {address}) and give "
-        f"--input {file_name} to python -m vit_jax.convert_checkpoint"
+        f"give {path} as --config.checkpoint_dir={path} (main.py), --checkpoint {path} "
+        f"(predict, evaluate, fewshot, inspect) or --input {path} (convert_checkpoint)"
+    )
+
+
+def by_hand(address: str, file_name: str) -> str:
+    return f"download it by hand (curl -L -C - -o {file_name} {address}) and " + give_local(
+        file_name
     )
 
 
@@ -172,7 +179,7 @@ def hub_folder(spec: str) -> Path:
     """The hub snapshot folder holding config.json and the weights (safetensors, else the .bin)
     of hf://ORG/NAME[@REVISION], downloading only those files (HF_ENDPOINT, HF_HUB_OFFLINE and
     the hub cache are huggingface_hub's)."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
         HfHubHTTPError,
@@ -183,13 +190,25 @@ def hub_folder(spec: str) -> Path:
 
     repo, _, revision = spec.removeprefix("hf://").partition("@")
     endpoint = os.environ.get("HF_ENDPOINT") or None
-    manual = (
-        f"download it by hand (hf download {repo} --local-dir {repo.split('/')[-1]}) and give "
-        f"--input {repo.split('/')[-1]}"
+    folder = repo.split("/")[-1]
+    manual = f"download it by hand (hf download {repo} --local-dir {folder}) and " + give_local(
+        folder
     )
 
+    # huggingface_hub retries a refused connection for about 25 s, warning twice per try: one
+    # request tells first whether the hub answers at all; if not, only its cache is read.
+    unreachable = _unreachable_reason(endpoint or constants.ENDPOINT)
+
     def get(file_name: str) -> Path:
-        return Path(hf_hub_download(repo, file_name, revision=revision or None, endpoint=endpoint))
+        return Path(
+            hf_hub_download(
+                repo,
+                file_name,
+                revision=revision or None,
+                endpoint=endpoint,
+                local_files_only=unreachable is not None,
+            )
+        )
 
     missing = []
 
@@ -209,20 +228,34 @@ def hub_folder(spec: str) -> Path:
     except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError) as error:
         raise DownloadError(f"{spec}: {_first_line(error)}; check the name, or {manual}") from error
     except LocalEntryNotFoundError as error:
-        raise _unreachable(spec, error, manual) from error
+        raise _unreachable(spec, unreachable or error, manual) from error
     if weights is None:
         offline = [e for e in missing if isinstance(e, LocalEntryNotFoundError)]
         if offline:
-            raise _unreachable(spec, offline[0], manual)
+            raise _unreachable(spec, unreachable or offline[0], manual)
         raise DownloadError(f"{spec}: the repository has neither of {', '.join(HUB_WEIGHTS)}")
     return config.parent
 
 
-def _first_line(error: Exception) -> str:
+def _unreachable_reason(endpoint: str) -> str | None:
+    """Why the hub at `endpoint` cannot be reached (offline mode, no connection), or None when
+    it answers (with any HTTP status)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    try:
+        requests.head(endpoint, timeout=10, allow_redirects=False).close()
+    except requests.exceptions.RequestException as error:
+        return f"{urlparse(endpoint).netloc}: {_reason(error)}"
+    return None
+
+
+def _first_line(error: Exception | str) -> str:
     return str(error).strip().splitlines()[0][:200]
 
 
-def _unreachable(spec: str, error: Exception, manual: str) -> DownloadError:
+def _unreachable(spec: str, error: Exception | str, manual: str) -> DownloadError:
     return DownloadError(
         f"{spec}: not in the Hugging Face cache and the hub cannot be reached "
         f"({_first_line(error)}); connect, or {manual}"

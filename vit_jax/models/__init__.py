@@ -6,6 +6,6 @@ May import: vit_jax.kernels. Imported by: checkpoints, training, bench and the c
 Parameter names are those of the released checkpoints (docs/ARCHITECTURE.md, contract 1).
 """
 
-from vit_jax.models.registry import MODEL_NAMES, architecture, create_model, get_config
+from vit_jax.models.registry import MODEL_NAMES, architecture, create_model, get_config, label
 
-__all__ = ["MODEL_NAMES", "architecture", "create_model", "get_config"]
+__all__ = ["MODEL_NAMES", "architecture", "create_model", "get_config", "label"]

@@ -131,6 +131,43 @@ def get_config(name: str):
     return ml_collections.ConfigDict(architecture(name))
 
 
+# Fields that change what a model is (its size), as opposed to how it runs (kernels, remat, dtype).
+_SIZE_FIELDS = {
+    "num_layers": "layers",
+    "hidden_size": "hidden",
+    "mlp_dim": "MLP",
+    "num_heads": "heads",
+    "patches": "patch",
+    "width_factor": "width",
+    "representation_size": "pre-logits",
+}
+
+
+def label(name: str, *, overrides: Mapping[str, Any] | None = None) -> str:
+    """What to call model `name` with `overrides` on the console, in plots and reports: the
+    published name, or the family with its sizes where an override changes them, e.g.
+    'ViT (4 layers, hidden 64, MLP 128, heads 4, patch 4)'."""
+    changed = {
+        field: value
+        for field, value in (overrides or {}).items()
+        if field in _SIZE_FIELDS and value != _lookup(name)[1].get(field)
+    }
+    if not changed:
+        return name
+    family = name.split("-")[0]
+    merged = {**_lookup(name)[1], **changed}
+    sizes = []
+    for field, word in _SIZE_FIELDS.items():
+        if field in merged and (field in changed or field in ("num_layers", "hidden_size")):
+            value = merged[field]
+            if field == "patches":
+                value = value[0] if value[0] == value[1] else f"{value[0]}x{value[1]}"
+            elif isinstance(value, list | tuple):
+                value = ",".join(map(str, value))
+            sizes.append(f"{value} {word}" if field == "num_layers" else f"{word} {value}")
+    return f"{family} ({', '.join(sizes)})"
+
+
 def _hashable(value: Any) -> Any:
     """Lists become tuples and dicts FrozenDicts (e.g. from JSON), so modules stay hashable."""
     if isinstance(value, Mapping):

@@ -10,17 +10,36 @@ from vit_jax.common import files
 from vit_jax.reporting.markdown import as_float
 
 
-def plot_validation_curves(*, histories: dict[str, list[dict]], path: Path) -> Path:
-    """Two panels: validation loss and validation accuracy (%) per epoch, one line per run."""
+def plot_validation_curves(
+    *, histories: dict[str, list[dict]], path: Path, train_loss: bool = False
+) -> Path:
+    """Two panels: validation loss and validation accuracy (%) per epoch, one line per run; with
+    `train_loss` the loss panel also draws each run's mean training loss of the epoch (dashed, in
+    the run's colour)."""
     figure = Figure(figsize=(11, 4.2), layout="constrained")
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     for label, history in histories.items():
         epochs = [entry["epoch"] for entry in history]
-        loss_axes.plot(epochs, [as_float(e["val_loss"]) for e in history], marker="o", label=label)
+        losses = [as_float(e["val_loss"]) for e in history]
+        name = f"{label} validation" if train_loss else label
+        (line,) = loss_axes.plot(epochs, losses, marker="o", label=name)
+        if train_loss:
+            loss_axes.plot(
+                epochs,
+                [as_float(e["train_loss"]) for e in history],
+                marker="s",
+                linestyle="--",
+                color=line.get_color(),
+                label=f"{label} training",
+            )
         accuracy = [100 * as_float(e["val_accuracy"]) for e in history]
         accuracy_axes.plot(epochs, accuracy, marker="o", label=label)
     for axes, title, ylabel in (
-        (loss_axes, "Validation loss", "cross-entropy loss"),
+        (
+            loss_axes,
+            "Training and validation loss" if train_loss else "Validation loss",
+            "cross-entropy loss",
+        ),
         (accuracy_axes, "Validation accuracy", "accuracy (%)"),
     ):
         axes.set_title(title)

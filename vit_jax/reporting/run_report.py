@@ -16,7 +16,7 @@ from vit_jax.reporting.markdown import (
     split_sections,
     table,
 )
-from vit_jax.reporting.plots import plot_runtime, plot_validation_curves
+from vit_jax.reporting.plots import plot_confusion_matrix, plot_runtime, plot_validation_curves
 from vit_jax.reporting.results import check_mode, check_results
 
 
@@ -80,10 +80,17 @@ def write_run_report(
     mode: str,
     results: dict,
     title: str | None = None,
+    label: str | None = None,
+    provenance: dict | None = None,
 ) -> list[Path]:
-    """Writes results.json, results.md (headed `title`, default "<model> — <mode>") and, when
-    there are training epochs, val_curves.png and runtime.png into `workdir`. Returns the paths
-    written.
+    """Writes results.json, results.md (headed `title`, default "<model> — <mode>"),
+    confusion_matrix.png of the test split (or the last split evaluated) and, when there are
+    training epochs, val_curves.png (training and validation loss, validation accuracy) and
+    runtime.png into `workdir`. `label` names the model in the plots (default `model`; e.g. the
+    family and sizes of an overridden model), `provenance` records where the numbers came from
+    (vit_jax.training.provenance). Returns the paths written.
+
+    Accuracies and F1 scores are fractions in results.json, percentages everywhere else.
 
     results = {"splits": {split: metrics}, "history": [per-epoch dicts], "train_seconds": float,
     "compile_seconds": float (optional), "fewshot": [{"shots", "accuracies", "mean", "std"}]
@@ -98,6 +105,7 @@ def write_run_report(
     report = to_json_compatible(
         {
             "model": model,
+            "model_label": label or model,
             "mode": mode,
             "config": config,
             "splits": results["splits"],
@@ -105,16 +113,30 @@ def write_run_report(
             "train_seconds": results["train_seconds"],
             "compile_seconds": results.get("compile_seconds"),
             **({"fewshot": results["fewshot"]} if "fewshot" in results else {}),
+            **({"provenance": provenance} if provenance else {}),
         },
         where="run report",
     )
     json_path = workdir / "results.json"
     files.write_text(json_path, json.dumps(report, indent=2, allow_nan=False) + "\n")
     plots = []
+    if report["splits"]:
+        split = "test" if "test" in report["splits"] else list(report["splits"])[-1]
+        metrics = report["splits"][split]
+        plots.append(
+            plot_confusion_matrix(
+                matrix=metrics["confusion_matrix"],
+                class_names=list(metrics["per_class"]),
+                title=f"{title or model}: {split} split",
+                path=workdir / "confusion_matrix.png",
+            )
+        )
     if report["history"]:
         plots.append(
             plot_validation_curves(
-                histories={model: report["history"]}, path=workdir / "val_curves.png"
+                histories={label or model: report["history"]},
+                path=workdir / "val_curves.png",
+                train_loss=True,
             )
         )
         compile_seconds = report.get("compile_seconds")

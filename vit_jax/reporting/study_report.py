@@ -111,8 +111,7 @@ def write_study_report(*, workdir: str | Path, cells: list[dict]) -> list[Path]:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     loaded = _load_cells(cells)
-    models = list(STUDY_RESULTS["finetune"])
-    models += [model for _, model in loaded if model not in models]
+    models = list(dict.fromkeys(cell["model"] for cell in cells))  # in the cells' order, once
     finetuned = {
         model: loaded[("finetune", model)]
         for model in models
@@ -144,7 +143,8 @@ def write_study_report(*, workdir: str | Path, cells: list[dict]) -> list[Path]:
         "# Shoe vs Sandal vs Boot: our runs beside the study\n",
         "Test set, percent. F1 is macro-averaged over the three classes. "
         f'"{NOT_RUN}" marks a run whose results.json does not exist yet. '
-        "Each run's settings are in the config of its results.json (see Sources).\n",
+        "Each run's settings are in the config of its results.json (see Sources). Rows follow "
+        "the order of the cells; a model the study did not run has no study numbers (—).\n",
         "## Table 1: zero-shot (pretrained backbone, no fine-tuning)\n",
         _comparison_table(mode="zeroshot", models=models, loaded=loaded),
         "## Few-shot linear evaluation of the pretrained representation (paper, section 4.1)\n",

@@ -20,6 +20,16 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the field."""
 
 
+def set_model_overrides(config: ml_collections.ConfigDict) -> dict:
+    """The config.model_overrides fields given a value (configs/common.py declares every field a
+    model has, unset); a config whose model_overrides declares only its own fields works too."""
+    return {
+        field: value
+        for field, value in config.model_overrides.to_dict().items()
+        if value is not None
+    }
+
+
 def _choice(config: ml_collections.ConfigDict, field: str, valid: tuple) -> None:
     value = config
     for part in field.split("."):
@@ -77,7 +87,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
         )
     architecture = models.get_config(config.model)
     if "patches" in architecture:
-        patches = config.model_overrides.get("patches", architecture.patches)
+        patches = set_model_overrides(config).get("patches", architecture.patches)
         if config.image_size[0] % patches[0] or config.image_size[1] % patches[1]:
             raise ConfigError(
                 f"config.image_size={tuple(config.image_size)} is not divisible by the patch size "

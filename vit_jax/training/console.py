@@ -28,7 +28,7 @@ def start_block(
     sizes = exp.info.split_sizes
     recipe = exp.recipe
     lines = [
-        f"{exp.model_name}: {parameters:,} parameters, {describe_init(config)}",
+        f"{exp.label}: {parameters:,} parameters, {describe_init(config)}",
         f"data: {config.dataset} ({exp.info.num_classes} classes), train {sizes['train']} / "
         f"validation {sizes['validation']} / test {sizes['test']} images at "
         f"{config.image_size[0]}x{config.image_size[1]}",
@@ -39,6 +39,12 @@ def start_block(
             f"{total_steps} steps of batch {recipe.batch_size} ({recipe.optimizer}, learning "
             f"rate {recipe.learning_rate:g}, {recipe.schedule} schedule, warm-up "
             f"{recipe.warmup_steps}, accumulation {recipe.grad_accum_steps})"
+        )
+    elif config.mode == "fewshot":
+        shots = ", ".join(map(str, config.fewshot.shots))
+        lines.append(
+            f"few-shot: linear evaluation of the frozen representation with {shots} training "
+            f"image(s) per class over {config.fewshot.seeds} seeds, no training"
         )
     else:
         lines.append("zero-shot: evaluation of validation and test, no training")
@@ -61,7 +67,8 @@ def epoch_line(*, entry: dict, num_epochs: int) -> str:
 
 def summary(*, title: str, results: dict, workdir) -> str:
     """One line per evaluated split, then where the report is."""
-    lines = [f"{title}: training time {results['train_seconds']:.1f} s"]
+    trained = results["history"] or results["train_seconds"]
+    lines = [f"{title}: training time {results['train_seconds']:.1f} s" if trained else title]
     for split, metrics in results["splits"].items():
         lines.append(
             f"  {split}: accuracy {100 * metrics['accuracy']:.2f}%, "

@@ -22,7 +22,7 @@ from vit_jax import checkpoints, models
 from vit_jax.checkpoints import named
 from vit_jax.data import input_pipeline
 from vit_jax.reporting import footwear
-from vit_jax.training.config_checks import ConfigError, check_config
+from vit_jax.training.config_checks import ConfigError, check_config, set_model_overrides
 from vit_jax.training.parallel import DATA_AXIS
 from vit_jax.training.train_state import init_head
 
@@ -52,6 +52,11 @@ class Experiment:
             "image_size": list(image_size),
             "preprocessing": self.preprocessing,
         }
+
+    @property
+    def label(self) -> str:
+        """The model as it is: the published name, or its family and sizes where overridden."""
+        return models.label(self.model_name, overrides=self.overrides)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -98,20 +103,34 @@ def _fitted_recipe(config: ml_collections.ConfigDict, info) -> ml_collections.Co
     return fitted
 
 
-def _missing_prerequisites(config: ml_collections.ConfigDict) -> None:
-    """One FileNotFoundError naming every missing input (dataset and checkpoint), each with the
-    command that makes it."""
+def missing_prerequisites(config: ml_collections.ConfigDict, *, resolve: bool = False) -> list[str]:
+    """What is missing for `config` (dataset, checkpoint), each with the command that makes it.
+    A checkpoint name or address counts as present (it is fetched on first use) unless `resolve`,
+    which fetches and converts it now, so that every failure shows before any run starts."""
     missing = []
     try:
         input_pipeline.get_info(dataset=config.dataset, data_dir=config.data_dir)
     except FileNotFoundError as error:
         missing.append(str(error))
-    if config.init == "checkpoint" and not named.is_named(config.checkpoint_dir):
+    spec = config.checkpoint_dir
+    if config.init != "checkpoint":
+        return missing
+    if resolve:
         try:
-            checkpoints.check_present(directory=config.checkpoint_dir, model=config.model)
+            named.local_checkpoint(spec=spec, model=config.model)
+        except (OSError, ValueError) as error:
+            missing.append(f"checkpoint {spec}: {error}")
+    elif not named.is_named(spec) and not Path(spec).exists():
+        try:
+            checkpoints.check_present(directory=spec, model=config.model)
         except FileNotFoundError as error:
             missing.append(str(error))
-    if missing:
+    return missing
+
+
+def _missing_prerequisites(config: ml_collections.ConfigDict) -> None:
+    """One FileNotFoundError naming every missing input."""
+    if missing := missing_prerequisites(config):
         raise FileNotFoundError("\n".join(missing))
 
 
@@ -164,7 +183,7 @@ def _check_variables(
     *, variables: dict, model: nn.Module, config: ml_collections.ConfigDict
 ) -> None:
     """The checkpoint's variable shapes must be the model's (abstract init, no compute)."""
-    overrides = config.model_overrides.to_dict()
+    overrides = set_model_overrides(config)
     image = jax.ShapeDtypeStruct((1, *config.image_size, 3), jnp.float32)
     expected = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), image)
     expected = traverse_util.flatten_dict(expected, sep="/")
@@ -196,7 +215,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     _missing_prerequisites(config)
     info = _check_dataset(config)
     recipe = _fitted_recipe(config, info)
-    overrides = config.model_overrides.to_dict()
+    overrides = set_model_overrides(config)
     if config.init == "scratch":
         model = _create_model(
             name=config.model, num_classes=info.num_classes, overrides=overrides, dtype=config.dtype

@@ -12,6 +12,7 @@ each update is one compiled step over `recipe.grad_accum_steps` micro-batches of
 
 import contextlib
 import dataclasses
+import datetime
 import functools
 import time
 from collections.abc import Callable
@@ -30,7 +31,8 @@ from vit_jax.data import input_pipeline
 from vit_jax.data.preprocessing import parse_preprocessing
 from vit_jax.reporting import run_report
 from vit_jax.reporting.writer import MetricWriter
-from vit_jax.training import console, experiment, optim, parallel, zeroshot
+from vit_jax.training import console, experiment, optim, parallel, provenance, zeroshot
+from vit_jax.training.config_checks import set_model_overrides
 from vit_jax.training.evaluation import Evaluator
 from vit_jax.training.export import WHICH, export_run
 from vit_jax.training.prefetch import DevicePrefetch
@@ -238,13 +240,14 @@ def train_and_evaluate(
     """Runs one experiment (config.mode 'finetune', 'zeroshot', 'fewshot') into `workdir`;
     returns the results given to vit_jax.reporting.run_report.write_run_report. `on_step(step)`,
     if given, is called after each training step once its checkpoint (if any) has been started."""
+    started = datetime.datetime.now(datetime.UTC)
     workdir = Path(workdir)
     exp = experiment.build(config)
     chief = jax.process_index() == 0
     with WorkdirLock(workdir=workdir) if chief else contextlib.nullcontext() as lock:
         if lock and lock.taken_over:
             print(f"{workdir}: took over the lock of a run that is gone ({lock.taken_over})")
-        return _run(config=config, exp=exp, workdir=workdir, on_step=on_step)
+        return _run(config=config, exp=exp, workdir=workdir, on_step=on_step, started=started)
 
 
 def _run(
@@ -253,6 +256,7 @@ def _run(
     exp: experiment.Experiment,
     workdir: Path,
     on_step: Callable[[int], None] | None,
+    started: datetime.datetime,
 ) -> dict:
     mesh = parallel.create_mesh()
     evaluator = Evaluator(config=config, exp=exp, mesh=mesh)
@@ -276,15 +280,17 @@ def _run(
             config=config, exp=exp, evaluator=evaluator, mesh=mesh, workdir=workdir, on_step=on_step
         )
     if chief:
-        report_config = config.to_dict()
+        report_config = {**config.to_dict(), "model_overrides": set_model_overrides(config)}
         if config.init == "scratch":  # fields that did not apply
             for field in ("checkpoint_dir", "head"):
                 report_config.pop(field, None)
-        title = console.run_title(model=exp.model_name, config=config)
+        title = console.run_title(model=exp.label, config=config)
         run_report.write_run_report(
             workdir=workdir,
             config=report_config,
             model=exp.model_name,
+            label=exp.label,
+            provenance=provenance.provenance(started=started),
             mode=config.mode,
             results=results,
             title=title,

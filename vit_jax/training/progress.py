@@ -14,7 +14,7 @@ import numpy as np
 
 from vit_jax.common.errors import UserError
 from vit_jax.common.json_values import to_json_compatible
-from vit_jax.training.config_checks import ConfigError
+from vit_jax.training.config_checks import ConfigError, set_model_overrides
 
 # Config fields that may differ between a run and its resumption (and between its processes).
 # Not worker_count or num_processes: they change how grain composes and shards the batches.
@@ -112,6 +112,8 @@ class Window:
 def json_config(config: ml_collections.ConfigDict) -> dict:
     """The config as it reads back from JSON, without RUNTIME_FIELDS."""
     fields = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS}
+    if "model_overrides" in fields:  # unset fields: as before they were declared
+        fields["model_overrides"] = set_model_overrides(config)
     return json.loads(json.dumps(to_json_compatible(fields, where="config")))
 
 

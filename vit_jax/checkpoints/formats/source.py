@@ -11,6 +11,10 @@ class ConversionError(ValueError):
     """A checkpoint that cannot be converted; the message names the file, key or value at fault."""
 
 
+class NoHeadError(ConversionError):
+    """The head was to be kept, but the checkpoint has none (a backbone-only release)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceCheckpoint:
     """A checkpoint read into vit_jax names, before any head or position-embedding change.
