@@ -3,7 +3,7 @@
 Prepare the data once; the checkpoint resnet152-in1k (Hugging Face microsoft/resnet-152) is
 downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
   python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
-      --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
+      --source_dir archive.zip --data_dir data
 Run:
   python main.py --config configs/finetune_resnet152.py --workdir runs/resnet152_ft
 Expected: the study reports test accuracy 92.76% and macro F1 92.77% after 3 epochs.

@@ -3,7 +3,7 @@
 Prepare the data once; the checkpoint resnet50-in1k (Hugging Face microsoft/resnet-50) is
 downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
   python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
-      --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
+      --source_dir archive.zip --data_dir data
 Run:
   python main.py --config configs/finetune_resnet50.py --workdir runs/resnet50_ft
 Expected: the study reports test accuracy 80.03% and macro F1 79.62% after 3 epochs.

@@ -5,13 +5,13 @@ Hugging Face initialises ResNetForImageClassification's classifier), evaluated w
 Prepare the data once; the checkpoint resnet152-in1k (Hugging Face microsoft/resnet-152) is
 downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
   python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
-      --source_dir ../shared/datasets/shoe_sandal_boot --data_dir data
+      --source_dir archive.zip --data_dir data
 Run:
   python main.py --config configs/zeroshot_resnet152.py --workdir runs/resnet152_zs
 Expected: near chance, as the head is untrained: the study reports test accuracy 42.30% and macro F1
 36.20% (a different random head gives a different number). With
 --config.head=imagenet1k the checkpoint's ImageNet-1k head is kept and its 1000 logits are pooled
-onto boot/sandal/shoe (vit_jax.reporting.footwear): a real zero-shot classifier (not measured here).
+onto boot/sandal/shoe (vit_jax.reporting.footwear): a real zero-shot classifier (not measured).
 """
 
 from configs import common

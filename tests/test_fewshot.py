@@ -63,7 +63,7 @@ def test_the_representation_is_the_heads_input(tmp_path):
     loaded = checkpoints.load(directory=source)
     model = models.create_model("ViT-Ti_16", num_classes=3, **SMALL_VIT)
     images = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3), minval=-1)
-    features = analysis.head_input_fn(model)(loaded.variables, images)
+    features = models.head_input_fn(model)(loaded.variables, images)
     head = loaded.variables["params"]["head"]
     logits = features @ head["kernel"] + head["bias"]
     np.testing.assert_allclose(
@@ -97,7 +97,7 @@ def test_the_command_prints_the_table_and_reuses_cached_features(tmp_path, monke
     assert "| 1 |" in first and "| 5 |" in first and "| 500 | n/a" in first
     cached = sorted((tmp_path / "cache" / "fewshot").glob("*.npz"))
     assert len(cached) == 2  # train and test features
-    monkeypatch.setattr(analysis, "head_input_fn", lambda model: pytest.fail("features recomputed"))
+    monkeypatch.setattr(analysis, "Classifier", lambda **kwargs: pytest.fail("features recomputed"))
     assert fewshot.main(args) == 0
     assert capsys.readouterr().out == first
 

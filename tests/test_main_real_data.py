@@ -1,6 +1,7 @@
 """main.py on real Shoe vs Sandal vs Boot images (a subset of VIT_JAX_REAL_DATASET or ../shared,
-prepared as an image folder): training writes reports consistent with metrics.jsonl, and zero-shot evaluation of a
-converted ImageNet-1k checkpoint pools its logits onto boot/sandal/shoe."""
+prepared as an image folder): training writes reports consistent with metrics.jsonl, and
+zero-shot evaluation of a converted ImageNet-1k checkpoint pools its logits onto
+boot/sandal/shoe."""
 
 import json
 import shutil

@@ -64,6 +64,18 @@ def test_study_runs_every_cell_and_writes_the_report(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
     report = (workdir / "report.md").read_text()
+    assert f"study report: {workdir / 'report.md'}" in result.stdout
+    started = [line.split(":")[0] for line in result.stdout.splitlines() if "parameters," in line]
+    assert started == [
+        "ViT (1 layer, hidden 16, MLP 32, heads 2)",
+        "ResNet (blocks 1,1)",
+        "ResNet (blocks 1)",
+    ] * 3  # zero-shot, few-shot, fine-tuned, each in the study's order of models
+    assert "few-shot: linear evaluation" in result.stdout
+    for heading in ("## Table 1", "## Table 2"):
+        table = report.split(heading)[1].split("\n## ")[0]
+        rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
+        assert rows[1:] == ["ViT-Ti_16", "ResNet-152", "ResNet-50"]
     for key, (name, _) in TINY_MODELS.items():
         for mode in ("zeroshot", "finetune"):
             results = json.loads((workdir / f"{key}_{mode}" / "results.json").read_text())

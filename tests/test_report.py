@@ -8,6 +8,7 @@ from PIL import Image
 
 from vit_jax.common import files
 from vit_jax.reporting.metrics import classification_metrics
+from vit_jax.reporting.plots import plot_validation_curves
 from vit_jax.reporting.run_report import write_run_report
 from vit_jax.reporting.study_report import STUDY_RESULTS, write_study_report
 
@@ -97,7 +98,7 @@ def _assert_png_with_content(path, *, min_width: int = 500, colours=(TAB_BLUE,))
 def test_run_report_files_are_written_and_json_round_trips(run_dir):
     workdir, written = run_dir
     assert sorted(p.name for p in written) == sorted(
-        ["results.json", "results.md", "val_curves.png", "runtime.png"]
+        ["results.json", "results.md", "confusion_matrix.png", "val_curves.png", "runtime.png"]
     )
     report = json.loads((workdir / "results.json").read_text())
     results = _results(epochs=3, seed=0)
@@ -142,7 +143,39 @@ def test_run_plots_are_pngs_with_content(run_dir):
     workdir, _ = run_dir
     _assert_png_with_content(workdir / "val_curves.png", min_width=1000)
     _assert_png_with_content(workdir / "runtime.png")
-    assert "![val_curves](val_curves.png)" in (workdir / "results.md").read_text()
+    _assert_png_with_content(workdir / "confusion_matrix.png", min_width=300, colours=())
+    markdown = (workdir / "results.md").read_text()
+    for name in ("val_curves", "confusion_matrix"):
+        assert f"![{name}]({name}.png)" in markdown
+
+
+def test_run_curves_draw_the_training_loss_beside_the_validation_loss(tmp_path):
+    history = _results(epochs=3, seed=0)["history"]
+    blue = []
+    for train_loss in (False, True):
+        path = plot_validation_curves(
+            histories={"m": history}, path=tmp_path / f"{train_loss}.png", train_loss=train_loss
+        )
+        image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        loss_panel = image[:, : image.shape[1] // 2]
+        blue.append(int((np.abs(loss_panel - TAB_BLUE).max(axis=-1) < 8).sum()))
+    assert blue[1] > blue[0] * 1.3
+
+
+def test_results_json_records_the_label_and_provenance(tmp_path):
+    provenance = {"started": "2026-01-01T00:00:00+00:00", "git_commit": None}
+    write_run_report(
+        workdir=tmp_path,
+        config={},
+        model="ViT-Ti_16",
+        mode="finetune",
+        results=_results(epochs=1, seed=0),
+        label="ViT (4 layers, hidden 64)",
+        provenance=provenance,
+    )
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["model"] == "ViT-Ti_16" and report["model_label"] == "ViT (4 layers, hidden 64)"
+    assert report["provenance"] == provenance
 
 
 def test_zeroshot_run_report_has_metrics_but_no_plots(tmp_path):
@@ -150,7 +183,7 @@ def test_zeroshot_run_report_has_metrics_but_no_plots(tmp_path):
     written = write_run_report(
         workdir=tmp_path, config={}, model="ResNet-50", mode="zeroshot", results=results
     )
-    assert [p.name for p in written] == ["results.json", "results.md"]
+    assert [p.name for p in written] == ["results.json", "results.md", "confusion_matrix.png"]
     markdown = (tmp_path / "results.md").read_text()
     assert "No training epochs" in markdown
     test_row = {row[0]: row for row in _table_rows(markdown, "## Metrics")}["test"]
@@ -176,20 +209,21 @@ def test_bad_run_report_input_is_named_in_the_error(tmp_path):
 
 
 def _study_cells(tmp_path) -> list[dict]:
-    """ViT-B_16 fine-tuned and zero-shot and ResNet-50 fine-tuned exist; the other three do not."""
+    """ViT-B_16 fine-tuned and zero-shot and ResNet-50 fine-tuned exist; the other three do not.
+    In the study's order: ViT-B_16, ResNet-152, ResNet-50."""
     cells = []
-    for seed, (model, mode, epochs) in enumerate(
+    for seed, (model, mode, epochs, exists) in enumerate(
         [
-            ("ViT-B_16", "finetune", 3),
-            ("ViT-B_16", "zeroshot", 0),
-            ("ResNet-50", "finetune", 3),
-            ("ResNet-152", "finetune", 3),
-            ("ResNet-152", "zeroshot", 0),
-            ("ResNet-50", "zeroshot", 0),
+            ("ViT-B_16", "zeroshot", 0, True),
+            ("ResNet-152", "zeroshot", 0, False),
+            ("ResNet-50", "zeroshot", 0, False),
+            ("ViT-B_16", "finetune", 3, True),
+            ("ResNet-152", "finetune", 3, False),
+            ("ResNet-50", "finetune", 3, True),
         ]
     ):
         workdir = tmp_path / f"{model}_{mode}"
-        if seed < 3:
+        if exists:
             write_run_report(
                 workdir=workdir,
                 config={},
@@ -220,7 +254,8 @@ def test_study_report_puts_our_numbers_beside_the_study(tmp_path):
             else:
                 assert (acc_ours, f1_ours) == ("not run", "not run")
     runtime = {row[0]: row[1] for row in _table_rows(markdown, "## Training runtime")}
-    assert float(runtime["ViT-B_16"]) == pytest.approx(120.0)  # 35 + 40 + 45 seconds
+    vit = json.loads((tmp_path / "ViT-B_16_finetune" / "results.json").read_text())
+    assert float(runtime["ViT-B_16"]) == pytest.approx(vit["train_seconds"], abs=0.05)
     assert runtime["ResNet-152"] == "not run"
     _assert_png_with_content(
         tmp_path / "study" / "figure2_validation.png",
@@ -235,14 +270,13 @@ def test_study_report_without_any_runs_shows_not_run(tmp_path):
     written = write_study_report(workdir=tmp_path, cells=cells)
     assert [p.name for p in written] == ["report.md"]
     rows = _table_rows((tmp_path / "report.md").read_text(), "## Table 2")
-    assert [row[1] for row in rows] == ["not run"] * 3
+    assert rows == [["ViT-B_16", "not run", "99.33", "not run", "99.33"]]
 
 
 def test_study_report_rejects_a_results_file_of_another_run(tmp_path):
     cells = _study_cells(tmp_path)
-    cells[2]["model"] = "ResNet-152"
-    cells[3]["model"] = "ResNet-50"
-    with pytest.raises(ValueError, match="holds model 'ResNet-50' in mode 'finetune'"):
+    cells[3]["model"], cells[5]["model"] = "ResNet-50", "ViT-B_16"
+    with pytest.raises(ValueError, match="holds model 'ViT-B_16' in mode 'finetune'"):
         write_study_report(workdir=tmp_path / "study", cells=cells)
 
 

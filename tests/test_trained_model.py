@@ -2,9 +2,11 @@
 load, evaluate and predict to exactly the run's own test metrics, seed a new run that keeps
 their head, and the run says what it does on the console."""
 
+import ast
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,11 +45,12 @@ def digit_pngs(tmp_path_factory):
 
 def test_the_run_talks_at_start_and_at_every_epoch(trained):
     _, _, output = trained
-    assert "ViT-Ti_16: " in output and " parameters, from scratch" in output
+    label = "ViT (1 layer, hidden 16, MLP 32, heads 2, patch 4)"  # not the published ViT-Ti_16
+    assert f"{label}: " in output and " parameters, from scratch" in output
     assert "data: digits (10 classes), train 1258 / validation 269 / test 270 images" in output
     assert "training: 2 epoch(s) x 9 steps = 18 steps of batch 128" in output
     assert "epoch 1/2: train loss" in output and "epoch 2/2: train loss" in output
-    assert "ViT-Ti_16 trained from scratch: training time" in output
+    assert f"{label} trained from scratch: training time" in output
 
 
 def test_compilation_is_timed_apart_from_the_first_epoch(trained):
@@ -171,3 +174,27 @@ def test_a_finished_run_started_again_says_so(trained):
     again, output = run_quietly(config=tiny_quickstart(), workdir=workdir)
     assert "this run finished at step 18; nothing left to train" in output
     assert again["splits"]["test"]["accuracy"] == results["splits"]["test"]["accuracy"]
+
+
+def test_the_readme_python_example_runs_as_written(trained, tmp_path, monkeypatch, capsys):
+    """The front page's Python lines, exactly, against this run's export and a digit PNG."""
+    workdir, _, _ = trained
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = readme.split("```python\n")[1].split("```")[0]
+    (tmp_path / "runs" / "quickstart").mkdir(parents=True)
+    (tmp_path / "runs" / "quickstart" / "export").symlink_to(workdir / "export")
+    record = digits_split(split="test")[0]
+    Image.fromarray(record["image"]).save(tmp_path / "digit.png")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    ranked = ast.literal_eval(capsys.readouterr().out.strip())
+    clf = namespace["clf"]
+    assert len(ranked) == 1 and len(ranked[0]) == 3
+    probabilities = clf.probabilities([tmp_path / "digit.png"])[0]
+    best = [clf.class_names[i] for i in np.argsort(-probabilities)[:3]]
+    assert [label for label, _ in ranked[0]] == best
+    assert sum(p for _, p in ranked[0]) <= 1 + 1e-6
+    assert namespace["features"].shape == (1, 16)  # the tiny run's hidden size
+    with pytest.raises(ValueError, match="missing.png"):
+        clf.predict(["missing.png"])

@@ -22,3 +22,15 @@ Subpackages, one concern each (docs/ARCHITECTURE.md draws the whole picture); an
 The modules at this level are the command-line entry points (`python -m vit_jax.<command>`):
 thin argument parsers that call into the subpackages. tests/test_layout.py checks the arrows.
 """
+
+__all__ = ["Classifier"]
+
+
+def __getattr__(name: str):
+    """`vit_jax.Classifier` (vit_jax.inference.classifier), imported on first use so that the
+    commands' --help and `import vit_jax` stay free of JAX."""
+    if name == "Classifier":
+        from vit_jax.inference.classifier import Classifier
+
+        return Classifier
+    raise AttributeError(f"module 'vit_jax' has no attribute {name!r}")

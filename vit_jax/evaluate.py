@@ -16,8 +16,8 @@ from pathlib import Path
 from vit_jax.common.errors import run_command
 from vit_jax.common.help import HelpFormatter
 from vit_jax.data.splits import SPLITS
+from vit_jax.inference.classifier import Classifier
 from vit_jax.inference.evaluation import evaluate, write_report
-from vit_jax.inference.predictor import Predictor
 from vit_jax.kernels import runtime
 
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         if args.batch_size < 1:
             raise ValueError(f"--batch_size {args.batch_size} must be >= 1")
-        predictor = Predictor(checkpoint=args.checkpoint, batch_size=args.batch_size)
+        predictor = Classifier.load(args.checkpoint, batch_size=args.batch_size)
         metrics = evaluate(
             predictor=predictor,
             dataset=args.dataset,

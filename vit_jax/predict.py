@@ -15,8 +15,8 @@ from pathlib import Path
 from vit_jax.common.errors import report_unreadable, run_command
 from vit_jax.common.help import HelpFormatter, positive_int
 from vit_jax.inference import image_files
+from vit_jax.inference.classifier import Classifier
 from vit_jax.inference.predict import console_line, predict_files, write_rows
-from vit_jax.inference.predictor import Predictor
 from vit_jax.kernels import runtime
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--output {args.output} must end in .csv or .jsonl")
         paths, unmatched = image_files.gather(args.paths)
         failures.extend(f"{argument}: no such file, folder or match" for argument in unmatched)
-        predictor = Predictor(checkpoint=args.checkpoint, batch_size=args.batch_size)
+        predictor = Classifier.load(args.checkpoint, batch_size=args.batch_size)
         top_k = min(args.top_k, len(predictor.class_names))
         rows, failed = predict_files(predictor=predictor, paths=paths, top_k=top_k)
         for row in rows:

@@ -16,13 +16,12 @@ import json
 import os
 from pathlib import Path
 
-import flax.linen as nn
-import jax
 import numpy as np
 
-from vit_jax import checkpoints, models
+from vit_jax import checkpoints
 from vit_jax.common.cache import cache_dir
 from vit_jax.data import input_pipeline
+from vit_jax.inference.classifier import Classifier
 
 DEFAULT_SHOTS = (1, 5, 10, 25)
 DEFAULT_L2 = 2.0**10
@@ -82,24 +81,6 @@ def fewshot_accuracies(
     return results
 
 
-def head_input_fn(model: nn.Module):
-    """A jitted function (variables, images) -> the input of `model`'s classification head."""
-
-    def features(variables, images):
-        captured = []
-
-        def interceptor(next_fun, args, kwargs, context):
-            if context.module.name == "head" and context.method_name == "__call__":
-                captured.append(args[0])
-            return next_fun(*args, **kwargs)
-
-        with nn.intercept_methods(interceptor):
-            model.apply(variables, images, train=False)
-        return captured[-1].astype(np.float32)
-
-    return jax.jit(features)
-
-
 def extract(
     *,
     checkpoint: Path,
@@ -115,27 +96,15 @@ def extract(
     cache = cache_dir("fewshot")
     keys = {s: _cache_key(checkpoint=checkpoint, data=[dataset, fingerprint, s]) for s in splits}
     paths = {split: cache / f"{key}.npz" for split, key in keys.items()}
-    results, features_fn, loaded = {}, None, None
+    results, classifier = {}, None
     for split, path in paths.items():
         if path.is_file():
             with np.load(path) as stored:
                 results[split] = stored["features"], stored["labels"]
             continue
-        if loaded is None:
-            loaded = checkpoints.load(directory=checkpoint)
-            meta = loaded.metadata
-            model = models.create_model(
-                meta["model"], num_classes=meta["num_classes"], **meta["model_overrides"]
-            )
-            features_fn = head_input_fn(model)
+        classifier = classifier or Classifier(checkpoint=checkpoint, batch_size=batch_size)
         results[split] = _features(
-            features_fn=features_fn,
-            variables=loaded.variables,
-            metadata=loaded.metadata,
-            dataset=dataset,
-            data_dir=data_dir,
-            split=split,
-            batch_size=batch_size,
+            classifier=classifier, dataset=dataset, data_dir=data_dir, split=split
         )
         temporary = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         np.savez(temporary, features=results[split][0], labels=results[split][1])
@@ -144,22 +113,22 @@ def extract(
 
 
 def _features(
-    *, features_fn, variables, metadata, dataset, data_dir, split, batch_size
+    *, classifier: Classifier, dataset: str, data_dir: str | None, split: str
 ) -> tuple[np.ndarray, np.ndarray]:
     loader = input_pipeline.create_loader(
         dataset=dataset,
         data_dir=data_dir,
         split=split,
-        batch_size=batch_size,
-        image_size=tuple(metadata["image_size"]),
-        preprocessing=metadata["preprocessing"],
+        batch_size=classifier.batch_size,
+        image_size=classifier.image_size,
+        preprocessing=classifier.metadata["preprocessing"],
         train=False,
         seed=0,
     )
     features, labels = [], []
     for batch in loader:
         real = batch["mask"] > 0
-        features.append(np.asarray(features_fn(variables, batch["image"]))[real])
+        features.append(np.asarray(classifier.batch_features(batch["image"]))[real])
         labels.append(batch["label"][real])
     return np.concatenate(features), np.concatenate(labels)
 

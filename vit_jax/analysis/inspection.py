@@ -10,7 +10,7 @@ import numpy as np
 from vit_jax.analysis import attention, embeddings, figures
 from vit_jax.common import files
 from vit_jax.inference import image_files
-from vit_jax.inference.predictor import Predictor
+from vit_jax.inference.classifier import Classifier
 from vit_jax.models.vit import VisionTransformer
 
 
@@ -26,7 +26,7 @@ def inspect_checkpoint(
     """Writes the figures and inspect.md into `output`; returns (paths written, unreadable
     files). Rollout is drawn for the first `rollout_images` images; the attention distance is
     averaged over all of them."""
-    predictor = Predictor(checkpoint=checkpoint, batch_size=batch_size)
+    predictor = Classifier.load(checkpoint, batch_size=batch_size)
     meta = predictor.metadata
     if not isinstance(predictor.model, VisionTransformer):
         raise ValueError(

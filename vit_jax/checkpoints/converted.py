@@ -13,10 +13,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from vit_jax import models
 from vit_jax.models import MODEL_NAMES, get_config
 
 VARIABLES_DIR = "variables"
@@ -210,6 +212,13 @@ def conversion_command(*, directory: Path, model: str | None = None) -> str:
         f"downloaded file or folder> --model {model} --output {directory} --num_classes <N> (or "
         "--keep_head); README.md lists the checkpoint names"
     )
+
+
+def create_model(*, metadata: dict, **overrides: Any) -> nn.Module:
+    """The model of a converted checkpoint's metadata (its model, classes and model_overrides),
+    with `overrides` (e.g. dtype) on top: the one place a model is rebuilt from a checkpoint."""
+    fields = {**metadata["model_overrides"], **overrides}
+    return models.create_model(metadata["model"], num_classes=metadata["num_classes"], **fields)
 
 
 def check_present(*, directory: Path | str, model: str | None = None) -> None:

@@ -13,7 +13,7 @@ from vit_jax.common import files
 from vit_jax.common.json_values import to_json_compatible
 from vit_jax.data import input_pipeline
 from vit_jax.data.prepare import prepare
-from vit_jax.inference.predictor import Predictor
+from vit_jax.inference.classifier import Classifier
 from vit_jax.reporting.markdown import split_sections
 from vit_jax.reporting.metrics import classification_metrics
 from vit_jax.reporting.plots import plot_confusion_matrix
@@ -35,7 +35,7 @@ def class_order(*, dataset_names: list[str], model_names: list[str]) -> list[int
 
 def evaluate(
     *,
-    predictor: Predictor,
+    predictor: Classifier,
     dataset: str | None = None,
     data_dir: str | None = None,
     split: str = "test",

@@ -12,11 +12,11 @@ from tqdm import tqdm
 
 from vit_jax.common import files
 from vit_jax.inference import image_files
-from vit_jax.inference.predictor import Predictor
+from vit_jax.inference.classifier import Classifier
 
 
 def predict_files(
-    *, predictor: Predictor, paths: Sequence[Path], top_k: int, progress: bool = True
+    *, predictor: Classifier, paths: Sequence[Path], top_k: int, progress: bool = True
 ) -> tuple[list[dict], list[tuple[Path, str]]]:
     """([{"path", "labels": [...], "probabilities": [...]}] in file order, unreadable files)."""
     rows, failed = [], []

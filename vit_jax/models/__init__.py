@@ -6,6 +6,7 @@ May import: vit_jax.kernels. Imported by: checkpoints, training, bench and the c
 Parameter names are those of the released checkpoints (docs/ARCHITECTURE.md, contract 1).
 """
 
+from vit_jax.models.features import head_input_fn
 from vit_jax.models.registry import MODEL_NAMES, architecture, create_model, get_config, label
 
-__all__ = ["MODEL_NAMES", "architecture", "create_model", "get_config", "label"]
+__all__ = ["MODEL_NAMES", "architecture", "create_model", "get_config", "head_input_fn", "label"]

@@ -164,7 +164,12 @@ def label(name: str, *, overrides: Mapping[str, Any] | None = None) -> str:
                 value = value[0] if value[0] == value[1] else f"{value[0]}x{value[1]}"
             elif isinstance(value, list | tuple):
                 value = ",".join(map(str, value))
-            sizes.append(f"{value} {word}" if field == "num_layers" else f"{word} {value}")
+            if field == "num_layers":
+                plain = isinstance(merged[field], int)
+                word = ("layer" if value == 1 else "layers") if plain else "blocks"
+                sizes.append(f"{value} {word}" if plain else f"{word} {value}")
+            else:
+                sizes.append(f"{word} {value}")
     return f"{family} ({', '.join(sizes)})"
 
 

@@ -203,10 +203,12 @@ def _check_variables(
         )
 
 
-def _create_model(*, name: str, num_classes: int, overrides: dict, dtype: str) -> nn.Module:
+def _training_fields(*, name: str, dtype: str) -> dict:
+    """How training runs model `name`: its compute dtype, BatchNorm statistics over DATA_AXIS."""
+    fields = {"dtype": dtype}
     if "axis_name" in models.get_config(name):
-        overrides = {**overrides, "axis_name": DATA_AXIS}
-    return models.create_model(name, num_classes=num_classes, **overrides, dtype=dtype)
+        fields["axis_name"] = DATA_AXIS
+    return fields
 
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
@@ -217,8 +219,11 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
     recipe = _fitted_recipe(config, info)
     overrides = set_model_overrides(config)
     if config.init == "scratch":
-        model = _create_model(
-            name=config.model, num_classes=info.num_classes, overrides=overrides, dtype=config.dtype
+        model = models.create_model(
+            config.model,
+            num_classes=info.num_classes,
+            **overrides,
+            **_training_fields(name=config.model, dtype=config.dtype),
         )
         image = jnp.zeros((1, *config.image_size, 3), jnp.float32)
         init = jax.jit(functools.partial(model.init, train=False))
@@ -229,13 +234,10 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
         checkpoint_dir = named.local_checkpoint(spec=config.checkpoint_dir, model=config.model)
         loaded = _load_checkpoint(config, info, checkpoint_dir)
         meta = loaded.metadata
-        overrides = {**meta["model_overrides"], **overrides}
-        model = _create_model(
-            name=meta["model"],
-            num_classes=meta["num_classes"],
-            overrides=overrides,
-            dtype=config.dtype,
+        model = checkpoints.create_model(
+            metadata=meta, **overrides, **_training_fields(name=meta["model"], dtype=config.dtype)
         )
+        overrides = {**meta["model_overrides"], **overrides}
         _check_variables(variables=loaded.variables, model=model, config=config)
         variables = loaded.variables
         logits_fn = None
