@@ -11,10 +11,10 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from vit_jax.data import SKIPPED_FILE
 from vit_jax.data.folder_scan import UnreadableImagesError
 from vit_jax.data.input_pipeline import get_info
 from vit_jax.data.prepare import prepare
-from vit_jax.data.split_report import SKIPPED_FILE
 
 
 def read_all(tfds_name: str, data_dir: Path, *, decode: bool = True) -> dict[str, dict]:

@@ -41,7 +41,7 @@ from vit_jax.bench.timing import (
     time_interleaved,
 )
 from vit_jax.common.errors import UserError, run_command
-from vit_jax.common.help import HelpFormatter
+from vit_jax.common.help import HelpFormatter, words
 from vit_jax.kernels import runtime
 
 EXAMPLES = """examples:
@@ -54,7 +54,7 @@ DTYPES = ("float32", "bfloat16")
 COMPARE = ("none", "pytorch")
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.benchmark",
         description=__doc__.split("\n")[0],
@@ -62,15 +62,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
-        "--model", default="ViT-B_16", help="comma-separated, of " + ", ".join(models.MODEL_NAMES)
+        "--model", default="ViT-B_16", help="comma-separated, of " + words(models.MODEL_NAMES)
     )
-    parser.add_argument("--mode", default="infer", help=f"comma-separated, of {MODES}")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--image_size", type=int, default=224)
-    parser.add_argument("--dtype", default="float32", help=f"comma-separated, of {DTYPES}")
-    parser.add_argument("--compare", default="none", choices=COMPARE)
+    parser.add_argument("--mode", default="infer", help=f"comma-separated, of {words(MODES)}")
+    parser.add_argument("--batch_size", type=int, default=16, help="images per step")
+    parser.add_argument("--image_size", type=int, default=224, help="square images of this side")
+    parser.add_argument("--dtype", default="float32", help=f"comma-separated, of {words(DTYPES)}")
     parser.add_argument(
-        "--torch_compile", default="auto", choices=("auto", "yes", "no"), help="auto: on CUDA"
+        "--compare", default="none", choices=COMPARE, help="time PyTorch on the same batch too"
+    )
+    parser.add_argument(
+        "--torch_compile",
+        default="auto",
+        choices=("auto", "yes", "no"),
+        help="PyTorch through torch.compile; auto: on CUDA only",
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per framework and case")
     parser.add_argument(
@@ -80,10 +85,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--loop_log_every", type=int, default=10, help="log_every_steps of the loop case's runs"
     )
     parser.add_argument(
-        "--time_budget", type=float, default=0, help="seconds; no case starts that would pass it"
+        "--time_budget",
+        type=float,
+        default=0,
+        help="seconds; no case starts that would pass it (0: none)",
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line per case")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for flag, valid in (("model", models.MODEL_NAMES), ("mode", MODES), ("dtype", DTYPES)):
         values = getattr(args, flag).split(",")

@@ -1,7 +1,8 @@
-"""Benchmark: convert a real-size ViT-B/16 .npz (imagenet21k+imagenet2012 ViT-B_16-224 layout,
+r"""Benchmark: convert a real-size ViT-B/16 .npz (imagenet21k+imagenet2012 ViT-B_16-224 layout,
 200 arrays, 86.6M float32 parameters, ~346 MB) and print the time and peak memory.
 
-    python -m vit_jax.benchmark_convert [--workdir DIR]
+    python -m vit_jax.benchmark_convert
+    python -m vit_jax.benchmark_convert --workdir /tmp
 
 The file is written array by array (random values, pre-Linen names as released), so writing it
 adds no memory peak of its own; the conversion then runs twice: once timed (wall clock, peak
@@ -15,14 +16,27 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from vit_jax.bench.convert import MODEL, max_rss_mib, write_vit_b16_npz
-from vit_jax.checkpoints.convert import convert
+from vit_jax.common.help import HelpFormatter, examples
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m vit_jax.benchmark_convert")
-    parser.add_argument("--workdir", type=Path, help="folder for the files (default: a temp dir)")
-    args = parser.parse_args()
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vit_jax.benchmark_convert",
+        description=__doc__.split("\n\n")[0],
+        epilog=examples(__doc__),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="folder for the 346 MB file (default: a temporary folder)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from vit_jax.bench.convert import MODEL, max_rss_mib, write_vit_b16_npz
+    from vit_jax.checkpoints.convert import convert
+
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         npz = Path(folder) / "ViT-B_16-224.npz"
         num_arrays, num_params = write_vit_b16_npz(npz)

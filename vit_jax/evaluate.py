@@ -1,4 +1,4 @@
-"""Evaluate a converted or exported checkpoint on a prepared dataset or a folder of images.
+r"""Evaluate a converted or exported checkpoint on a prepared dataset or a folder of images.
 
     python -m vit_jax.evaluate --checkpoint runs/vit_ft/export/final --dataset shoe_sandal_boot \
         --data_dir data --split test --output runs/vit_ft/evaluation
@@ -14,10 +14,8 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter
+from vit_jax.common.help import HelpFormatter, examples
 from vit_jax.data.splits import SPLITS
-from vit_jax.inference.classifier import Classifier
-from vit_jax.inference.evaluation import evaluate, write_report
 from vit_jax.kernels import runtime
 
 
@@ -25,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.evaluate",
         description=__doc__.split("\n\n")[0],
-        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="converted or exported checkpoint")
@@ -44,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
+        from vit_jax.inference.classifier import Classifier
+        from vit_jax.inference.evaluation import evaluate, write_report
+
         if args.batch_size < 1:
             raise ValueError(f"--batch_size {args.batch_size} must be >= 1")
         predictor = Classifier.load(args.checkpoint, batch_size=args.batch_size)

@@ -1,4 +1,4 @@
-"""Export a training run's model as a converted checkpoint (or a Hugging Face folder).
+r"""Export a training run's model as a converted checkpoint (or a Hugging Face folder).
 
     python -m vit_jax.export --workdir runs/vit_ft --output exported/vit_ft
     python -m vit_jax.export --workdir runs/vit_ft --which best --format hf --output hf/vit_best
@@ -12,17 +12,16 @@ The export loads with vit_jax.checkpoints.load, feeds `python -m vit_jax.predict
 import argparse
 import sys
 
-from vit_jax import checkpoints
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter
-from vit_jax.training.export import FORMATS, WHICH, run_model, write
+from vit_jax.common.help import HelpFormatter, examples
+from vit_jax.training import EXPORT_FORMATS, EXPORTS
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.export",
         description=__doc__.split("\n\n")[0],
-        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
     source = parser.add_mutually_exclusive_group(required=True)
@@ -30,10 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--checkpoint", help="a converted checkpoint (for --format hf)")
     parser.add_argument("--output", required=True, help="folder of the exported checkpoint")
     parser.add_argument(
-        "--which", default="final", choices=WHICH, help="final (latest) or best on validation"
+        "--which", default="final", choices=EXPORTS, help="final (latest) or best on validation"
     )
     parser.add_argument(
-        "--format", default="vit_jax", choices=FORMATS, help="converted checkpoint or Hugging Face"
+        "--format",
+        default="vit_jax",
+        choices=EXPORT_FORMATS,
+        help="converted checkpoint or Hugging Face",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing export")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
+        from vit_jax import checkpoints
+        from vit_jax.training.export import run_model, write
+
         if args.checkpoint:
             loaded = checkpoints.load(directory=args.checkpoint)
             variables, metadata, source = loaded.variables, loaded.metadata, args.checkpoint

@@ -1,4 +1,4 @@
-"""Few-shot linear evaluation of a checkpoint's frozen representation (paper, section 4.1).
+r"""Few-shot linear evaluation of a checkpoint's frozen representation (paper, section 4.1).
 
     python -m vit_jax.fewshot --checkpoint runs/vit_ft/export/final --dataset shoe_sandal_boot \
         --data_dir data
@@ -10,14 +10,15 @@ extracted once per checkpoint and dataset and cached ($VIT_JAX_CACHE, default ~/
 """
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
-from vit_jax.analysis import fewshot
+from vit_jax.analysis import DEFAULT_L2, DEFAULT_SHOTS
+from vit_jax.common import files
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter, positive_int
-from vit_jax.data import input_pipeline
+from vit_jax.common.help import HelpFormatter, examples, positive_int
 from vit_jax.kernels import runtime
-from vit_jax.reporting.markdown import fewshot_table
 
 
 def shot_list(text: str) -> tuple[int, ...]:
@@ -44,16 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.fewshot",
         description=__doc__.split("\n\n")[0],
-        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--checkpoint", required=True, help="converted or exported checkpoint")
-    parser.add_argument("--dataset", required=True, help="digits, shoe_sandal_boot, image_folder:N")
-    parser.add_argument("--data_dir", help="where --dataset was prepared")
-    parser.add_argument("--shots", type=shot_list, default=fewshot.DEFAULT_SHOTS, help="k values")
+    parser.add_argument(
+        "--checkpoint", required=True, help="converted or exported checkpoint, or a name"
+    )
+    parser.add_argument(
+        "--dataset", required=True, help="digits, shoe_sandal_boot or image_folder:NAME"
+    )
+    parser.add_argument("--data_dir", help="where --dataset was prepared (not for digits)")
+    parser.add_argument(
+        "--shots", type=shot_list, default=DEFAULT_SHOTS, help="k values, e.g. 1,5,10,25"
+    )
     parser.add_argument("--seeds", type=positive_int, default=5, help="draws of the k images")
-    parser.add_argument("--l2", type=positive_float, default=fewshot.DEFAULT_L2, help="L2 strength")
-    parser.add_argument("--batch_size", type=positive_int, default=64, help="feature extraction")
+    parser.add_argument("--l2", type=positive_float, default=DEFAULT_L2, help="L2 strength")
+    parser.add_argument(
+        "--batch_size", type=positive_int, default=64, help="images per feature batch"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="folder for fewshot.json and fewshot.md (without it: the table on the console only)",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     return parser
 
@@ -62,8 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
+        from vit_jax.analysis import fewshot
+        from vit_jax.data import input_pipeline
+        from vit_jax.inference.classifier import resolve_checkpoint
+        from vit_jax.reporting.markdown import fewshot_table
+
+        checkpoint = resolve_checkpoint(args.checkpoint)
         splits = fewshot.extract(
-            checkpoint=args.checkpoint,
+            checkpoint=checkpoint,
             dataset=args.dataset,
             data_dir=args.data_dir,
             splits=("train", "test"),
@@ -80,11 +100,28 @@ def main(argv: list[str] | None = None) -> int:
             l2=args.l2,
         )
         dim = splits["train"][0].shape[1]
-        print(
+        title = (
             f"few-shot linear evaluation of {args.checkpoint} on {args.dataset}: test split, "
             f"{len(splits['test'][1])} images, {dim} features, L2 {args.l2:g}"
         )
-        print(fewshot_table(fewshot.summarise(results=results, shots=args.shots)), end="")
+        summary = fewshot.summarise(results=results, shots=args.shots)
+        print(title)
+        print(fewshot_table(summary), end="")
+        if args.output:
+            report = {
+                "checkpoint": str(args.checkpoint),
+                "dataset": args.dataset,
+                "test_images": len(splits["test"][1]),
+                "features": dim,
+                "l2": args.l2,
+                "seeds": args.seeds,
+                "fewshot": summary,
+            }
+            args.output.mkdir(parents=True, exist_ok=True)
+            files.write_text(args.output / "fewshot.json", json.dumps(report, indent=2) + "\n")
+            markdown = f"# Few-shot linear evaluation\n\n{title}.\n\n{fewshot_table(summary)}"
+            files.write_text(args.output / "fewshot.md", markdown)
+            print(f"wrote fewshot.json and fewshot.md to {args.output}")
 
     return run_command("fewshot", body, debug=args.debug)
 

@@ -1,9 +1,10 @@
-"""Inspect a ViT checkpoint (paper section 4.5): attention rollout on images (Figure 6), and the
+r"""Inspect a ViT checkpoint (paper section 4.5): attention rollout on images (Figure 6), and the
 patch-embedding filters, position embedding similarity and mean attention distance (Figure 7).
 
     python -m vit_jax.inspect --checkpoint runs/vit_ft/export/final --images shoes/ \
         --output runs/vit_ft/inspect
-    python -m vit_jax.inspect --checkpoint exported/vit --images a.jpg b.png --rollout_images 2
+    python -m vit_jax.inspect --checkpoint exported/vit --images a.jpg b.png \
+        --output inspect_vit --rollout_images 2
 
 Writes figure6_rollout.png, figure7_filters.png, figure7_position_similarity.png,
 figure7_attention_distance.png and inspect.md into --output. Images are files, folders or globs;
@@ -14,10 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vit_jax.analysis.inspection import inspect_checkpoint
 from vit_jax.common.errors import report_unreadable, run_command
-from vit_jax.common.help import HelpFormatter, positive_int
-from vit_jax.inference import image_files
+from vit_jax.common.help import HelpFormatter, examples, positive_int
 from vit_jax.kernels import runtime
 
 
@@ -25,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.inspect",
         description=__doc__.split("\n\n")[0],
-        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--checkpoint", required=True, help="converted or exported ViT checkpoint")
@@ -43,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
 
     def body() -> None:
+        from vit_jax.analysis.inspection import inspect_checkpoint
+        from vit_jax.inference import image_files
+
         paths, unmatched = image_files.gather(args.images)
         failures.extend(f"{argument}: no such file, folder or match" for argument in unmatched)
         if not paths:

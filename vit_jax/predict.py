@@ -1,4 +1,4 @@
-"""Classify image files with a converted or exported checkpoint.
+r"""Classify image files with a converted or exported checkpoint.
 
     python -m vit_jax.predict --checkpoint runs/vit_ft/export/final photo.jpg shoes/ "more/*.png"
     python -m vit_jax.predict --checkpoint exported/vit --top_k 3 --output predictions.csv shoes/
@@ -13,10 +13,7 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import report_unreadable, run_command
-from vit_jax.common.help import HelpFormatter, positive_int
-from vit_jax.inference import image_files
-from vit_jax.inference.classifier import Classifier
-from vit_jax.inference.predict import console_line, predict_files, write_rows
+from vit_jax.common.help import HelpFormatter, examples, positive_int
 from vit_jax.kernels import runtime
 
 
@@ -24,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.predict",
         description=__doc__.split("\n\n")[0],
-        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or globs")
@@ -41,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
 
     def body() -> None:
+        from vit_jax.inference import image_files
+        from vit_jax.inference.classifier import Classifier
+        from vit_jax.inference.predict import console_line, predict_files, write_rows
+
         if args.output and args.output.suffix not in (".csv", ".jsonl"):
             raise ValueError(f"--output {args.output} must end in .csv or .jsonl")
         paths, unmatched = image_files.gather(args.paths)

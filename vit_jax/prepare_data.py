@@ -1,4 +1,4 @@
-"""Prepares a dataset as TFDS array_record files; prints split counts and duplicate groups.
+r"""Prepares a dataset as TFDS array_record files; prints split counts and duplicate groups.
 
   python -m vit_jax.prepare_data --dataset shoe_sandal_boot --source_dir archive.zip --data_dir data
   python -m vit_jax.prepare_data --dataset image_folder --source_dir my_shoes --data_dir data
@@ -12,20 +12,23 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter
-from vit_jax.data.prepare import DATASETS, default_name, prepare
-from vit_jax.data.split_report import SKIPPED_FILE, format_report
+from vit_jax.common.help import HelpFormatter, examples
+from vit_jax.data import PREPARED_DATASETS, SKIPPED_FILE
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (1 with one line on bad input)."""
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vit_jax.prepare_data",
         description=__doc__.splitlines()[0],
-        epilog="examples:\n" + "\n".join(__doc__.split("\n\n")[1].splitlines()),
+        epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        choices=PREPARED_DATASETS,
+        help="shoe_sandal_boot (the Kaggle archive) or image_folder (your class folders)",
+    )
     parser.add_argument(
         "--source_dir", required=True, help="folder (or .zip) with one sub-folder per class"
     )
@@ -43,11 +46,19 @@ def main(argv: list[str] | None = None) -> int:
         help="put every image in the test split (a set to evaluate a trained model on)",
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status (1 with one line on bad input)."""
+    args = build_parser().parse_args(argv)
     return run_command("prepare_data", lambda: _prepare(args), debug=args.debug)
 
 
 def _prepare(args: argparse.Namespace) -> None:
+    from vit_jax.data.prepare import default_name, prepare  # TFDS
+    from vit_jax.data.split_report import format_report
+
     directory, report = prepare(
         dataset=args.dataset,
         source_dir=args.source_dir,

@@ -6,4 +6,10 @@ figures.py and put together for a checkpoint and image files by inspection.py.
 
 May import: common, models, data, checkpoints, reporting, inference. Imported by: the fewshot
 and inspect commands, training (the study's few-shot cells).
+
+The few-shot defaults live here, free of JAX, for the fewshot command's --help: the paper's
+shots per class and big_vision's fixed L2 strength.
 """
+
+DEFAULT_SHOTS = (1, 5, 10, 25)
+DEFAULT_L2 = 2.0**10

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from vit_jax import checkpoints
+from vit_jax.analysis import DEFAULT_L2, DEFAULT_SHOTS
 from vit_jax.common.cache import cache_dir
 from vit_jax.data import input_pipeline
 from vit_jax.inference.classifier import Classifier
 
-DEFAULT_SHOTS = (1, 5, 10, 25)
-DEFAULT_L2 = 2.0**10
 BIAS_FEATURE = 100.0
 
 

@@ -1,11 +1,30 @@
-"""The commands' --help: every option with its default, and the examples of the module
-docstring kept as written; argument types the commands share."""
+"""The commands' --help: every option with its help line and its default, and the examples of
+the module docstring kept exactly as written (the docstrings are raw strings, so a trailing
+backslash continues an example on the next line as in a shell); argument types the commands
+share."""
 
 import argparse
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Raw description and epilog (the examples), '(default: ...)' after each option."""
+    """Raw description and epilog (the examples), '(default: ...)' after each option that has a
+    default value; an option whose default is 'not given' says in its help what happens then."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or "(default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def examples(doc: str) -> str:
+    """The epilog of a command: 'examples:' and the second paragraph of its module docstring."""
+    return "examples:\n" + doc.split("\n\n")[1]
+
+
+def words(values: tuple[str, ...] | list[str]) -> str:
+    """Choices as a help text shows them: 'a, b or c'."""
+    values = list(values)
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
 
 
 def positive_int(text: str) -> int:

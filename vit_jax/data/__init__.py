@@ -6,4 +6,10 @@ them), content-hash splits (splits.py), the embedded digits set (digits.py), pre
 
 May import: nothing of vit_jax. Imported by: reporting (class names), training, bench and the
 prepare_data command.
+
+What prepare_data's --help names lives here, free of TFDS: the datasets it makes and the file
+listing the images it skipped.
 """
+
+PREPARED_DATASETS = ("shoe_sandal_boot", "image_folder")
+SKIPPED_FILE = "skipped_files.txt"

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
+from vit_jax.data import PREPARED_DATASETS as DATASETS
 from vit_jax.data.class_folder_builder import ClassFolderBuilder
 from vit_jax.data.folder_scan import is_archive, open_source, source_fingerprint
 from vit_jax.data.image_folder import ImageFolder
 from vit_jax.data.shoe_sandal_boot import ShoeSandalBoot
 from vit_jax.data.split_report import read_report
 
-DATASETS = ("shoe_sandal_boot", "image_folder")
 STAGING_PREFIX = ".staging-"
 RETIRED_PREFIX = ".retired-"
 

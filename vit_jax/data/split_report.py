@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vit_jax.common import files
+from vit_jax.data import SKIPPED_FILE
 from vit_jax.data.folder_scan import FolderScan
 from vit_jax.data.splits import SPLITS, duplicate_groups, split_of
 
 REPORT_FILE = "split_report.json"
-SKIPPED_FILE = "skipped_files.txt"
 
 
 def build_report(

@@ -9,4 +9,10 @@ and the study (study.py).
 
 May import: common, models, kernels, data, checkpoints, reporting, analysis. Imported by: bench
 and main.py.
+
+What the export command's --help lists lives here, free of JAX and Orbax: which model of a run
+is exported, and the formats it is written in.
 """
+
+EXPORTS = ("final", "best")
+EXPORT_FORMATS = ("vit_jax", "hf")

@@ -13,9 +13,9 @@ from vit_jax import checkpoints
 from vit_jax.checkpoints import run_checkpoints
 from vit_jax.checkpoints.hf_export import write_hf_folder
 from vit_jax.common.errors import UserError
+from vit_jax.training import EXPORT_FORMATS as FORMATS
+from vit_jax.training import EXPORTS as WHICH
 
-WHICH = ("final", "best")
-FORMATS = ("vit_jax", "hf")
 SOURCE_FORMAT = "vit_jax_run"
 
 

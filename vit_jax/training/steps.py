@@ -91,7 +91,10 @@ def make_train_step(
             batch_stats=batch_stats,
             opt_state=opt_state,
         )
-        metrics = {"loss": lax.pmean(loss, DATA_AXIS), "grad_norm": optax.global_norm(grads)}
+        metrics = {
+            "loss": lax.pmean(loss, DATA_AXIS),
+            "grad_norm": optax.tree_utils.tree_norm(grads),
+        }
         return new_state, metrics
 
     return train_step
