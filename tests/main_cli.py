@@ -44,7 +44,7 @@ def tiny_quickstart(**fields):
     return config
 
 
-TIMING_KEYS = {"images_per_second", "epoch_seconds", "train_seconds", "compile_seconds"}
+TIMING_KEYS = {"images_per_second", "epoch_seconds", "train_seconds", "compile_seconds", "started"}
 
 
 def _command(args: tuple[str, ...], workdir: Path, kill_after_step: int | None) -> list[str]:

@@ -20,6 +20,7 @@ from loopback_server import serving
 from main_cli import tiny_quickstart
 from transformers import ViTConfig, ViTForImageClassification
 
+import vit_jax
 from vit_jax import checkpoints, convert_checkpoint, models
 from vit_jax.checkpoints import named, remote
 from vit_jax.training import experiment
@@ -274,8 +275,32 @@ def test_a_config_naming_a_checkpoint_converts_it_once(npz_bytes, monkeypatch):
         experiment.build(config)
 
 
+def test_a_downloaded_checkpoint_folder_is_converted_once_on_first_use(hf_folder, capsys):
+    """A Hugging Face folder as checkpoint_dir and as the Python API's input: converted into
+    the cache once, to the same model a by-hand conversion gives."""
+    config = tiny_quickstart(
+        init="checkpoint", checkpoint_dir=str(hf_folder), mode="zeroshot", image_size=(32, 32)
+    )
+    config.model_overrides = ml_collections.ConfigDict()
+    first = experiment.build(config)
+    assert "converting once" in capsys.readouterr().out
+    second = experiment.build(config)
+    assert "converting once" not in capsys.readouterr().out
+    assert first.checkpoint_dir == second.checkpoint_dir != hf_folder
+    clf = vit_jax.Classifier.load(hf_folder, model="ViT-Ti_16")
+    assert clf.checkpoint == first.checkpoint_dir
+    with pytest.raises(ValueError, match="name its model"):
+        vit_jax.Classifier.load(hf_folder)
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    reference = ViTForImageClassification.from_pretrained(hf_folder).eval()
+    inputs = np.stack([clf.preprocess(image) for image in images]).transpose(0, 3, 1, 2)
+    with torch.no_grad():
+        expected = reference(pixel_values=torch.from_numpy(inputs)).logits.numpy()
+    np.testing.assert_allclose(clf.logits(list(images)), expected, atol=1e-4)
+
+
 def test_the_readme_lists_the_named_checkpoints_table():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "checkpoints.md").read_text()
     assert named.table_markdown() in readme
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter, examples
+from vit_jax.common.help import HelpFormatter, add_checkpoint_arguments, examples
 from vit_jax.data.splits import SPLITS
 from vit_jax.kernels import runtime
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--checkpoint", required=True, help="converted or exported checkpoint")
+    add_checkpoint_arguments(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="digits, shoe_sandal_boot or image_folder:NAME")
     source.add_argument("--images", type=Path, help="folder with one sub-folder per class")
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.batch_size < 1:
             raise ValueError(f"--batch_size {args.batch_size} must be >= 1")
-        predictor = Classifier.load(args.checkpoint, batch_size=args.batch_size)
+        predictor = Classifier.load(args.checkpoint, model=args.model, batch_size=args.batch_size)
         metrics = evaluate(
             predictor=predictor,
             dataset=args.dataset,

@@ -17,7 +17,12 @@ from pathlib import Path
 from vit_jax.analysis import DEFAULT_L2, DEFAULT_SHOTS
 from vit_jax.common import files
 from vit_jax.common.errors import run_command
-from vit_jax.common.help import HelpFormatter, examples, positive_int
+from vit_jax.common.help import (
+    HelpFormatter,
+    add_checkpoint_arguments,
+    examples,
+    positive_int,
+)
 from vit_jax.kernels import runtime
 
 
@@ -48,9 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument(
-        "--checkpoint", required=True, help="converted or exported checkpoint, or a name"
-    )
+    add_checkpoint_arguments(parser)
     parser.add_argument(
         "--dataset", required=True, help="digits, shoe_sandal_boot or image_folder:NAME"
     )
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         from vit_jax.inference.classifier import resolve_checkpoint
         from vit_jax.reporting.markdown import fewshot_table
 
-        checkpoint = resolve_checkpoint(args.checkpoint)
+        checkpoint = resolve_checkpoint(args.checkpoint, model=args.model)
         splits = fewshot.extract(
             checkpoint=checkpoint,
             dataset=args.dataset,

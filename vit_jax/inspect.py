@@ -16,7 +16,12 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import report_unreadable, run_command
-from vit_jax.common.help import HelpFormatter, examples, positive_int
+from vit_jax.common.help import (
+    HelpFormatter,
+    add_checkpoint_arguments,
+    examples,
+    positive_int,
+)
 from vit_jax.kernels import runtime
 
 
@@ -27,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=examples(__doc__),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--checkpoint", required=True, help="converted or exported ViT checkpoint")
+    add_checkpoint_arguments(parser, what="ViT checkpoint")
     parser.add_argument("--images", nargs="+", required=True, metavar="PATH", help="files, folders")
     parser.add_argument("--output", type=Path, required=True, help="folder for the figures")
     parser.add_argument("--rollout_images", type=positive_int, default=8, help="in Figure 6")
@@ -44,13 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         from vit_jax.analysis.inspection import inspect_checkpoint
         from vit_jax.inference import image_files
+        from vit_jax.inference.classifier import resolve_checkpoint
 
         paths, unmatched = image_files.gather(args.images)
         failures.extend(f"{argument}: no such file, folder or match" for argument in unmatched)
         if not paths:
             raise ValueError(f"--images {' '.join(args.images)} names no image file")
         written, failed = inspect_checkpoint(
-            checkpoint=args.checkpoint,
+            checkpoint=resolve_checkpoint(args.checkpoint, model=args.model),
             paths=paths,
             output=args.output,
             batch_size=args.batch_size,

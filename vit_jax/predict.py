@@ -13,7 +13,12 @@ import sys
 from pathlib import Path
 
 from vit_jax.common.errors import report_unreadable, run_command
-from vit_jax.common.help import HelpFormatter, examples, positive_int
+from vit_jax.common.help import (
+    HelpFormatter,
+    add_checkpoint_arguments,
+    examples,
+    positive_int,
+)
 from vit_jax.kernels import runtime
 
 
@@ -25,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or globs")
-    parser.add_argument("--checkpoint", required=True, help="converted or exported checkpoint")
+    add_checkpoint_arguments(parser)
     parser.add_argument("--top_k", type=positive_int, default=1, help="classes per file")
     parser.add_argument("--batch_size", type=positive_int, default=32, help="images per batch")
     parser.add_argument("--output", type=Path, help="FILE.csv or FILE.jsonl")
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--output {args.output} must end in .csv or .jsonl")
         paths, unmatched = image_files.gather(args.paths)
         failures.extend(f"{argument}: no such file, folder or match" for argument in unmatched)
-        predictor = Classifier.load(args.checkpoint, batch_size=args.batch_size)
+        predictor = Classifier.load(args.checkpoint, model=args.model, batch_size=args.batch_size)
         top_k = min(args.top_k, len(predictor.class_names))
         rows, failed = predict_files(predictor=predictor, paths=paths, top_k=top_k)
         for row in rows:

@@ -27,6 +27,21 @@ def words(values: tuple[str, ...] | list[str]) -> str:
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
 
 
+def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, what: str = "checkpoint") -> None:
+    """--checkpoint (a converted folder, a name, or a file to convert once) and --model."""
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help=f"converted or exported {what}, a checkpoint name (docs/checkpoints.md), or with "
+        "--model an hf:// address, a URL or a downloaded checkpoint file or folder",
+    )
+    parser.add_argument(
+        "--model",
+        help="the model of a --checkpoint not converted yet, e.g. ViT-B_16 (convert_checkpoint "
+        "--help lists them); it is converted into $VIT_JAX_CACHE once",
+    )
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number above 0."""
     if not text.isdigit() or int(text) <= 0:

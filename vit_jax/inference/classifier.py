@@ -130,7 +130,6 @@ class Classifier:
         return result
 
 
-
 def resolve_checkpoint(checkpoint: Path | str, *, model: str | None = None) -> Path:
     """The converted checkpoint's folder for `checkpoint`: such a folder itself, a checkpoint
     name (README's table), or, with `model` (a vit_jax.models.MODEL_NAMES name), an

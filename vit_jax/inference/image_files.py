@@ -18,9 +18,7 @@ def gather(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     for argument in paths:
         path = Path(argument)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-            )
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
         elif path.exists():
             found = [path]
         else:

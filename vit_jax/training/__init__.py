@@ -4,7 +4,8 @@ jit-compiled train and eval steps (steps.py) made data-parallel over a device me
 (parallel.py) and fed by batches prefetched to the devices (prefetch.py), evaluation
 (evaluation.py), the run's host-side progress (progress.py), what a
 run prints (console.py), the training loop (loop.py), zero-shot and few-shot runs
-(zeroshot.py), exports of a run's model (export.py), main.py's flag parsing (command_line.py)
+(zeroshot.py), exports of a run's model (export.py), what a finished run leaves (outputs.py,
+with provenance.py for where its numbers came from), main.py's flag parsing (command_line.py)
 and the study (study.py).
 
 May import: common, models, kernels, data, checkpoints, reporting, analysis. Imported by: bench

@@ -29,12 +29,9 @@ from vit_jax.common import interrupts
 from vit_jax.common.workdir_lock import WorkdirLock
 from vit_jax.data import input_pipeline
 from vit_jax.data.preprocessing import parse_preprocessing
-from vit_jax.reporting import run_report
 from vit_jax.reporting.writer import MetricWriter
-from vit_jax.training import console, experiment, optim, parallel, provenance, zeroshot
-from vit_jax.training.config_checks import set_model_overrides
+from vit_jax.training import console, experiment, optim, outputs, parallel, zeroshot
 from vit_jax.training.evaluation import Evaluator
-from vit_jax.training.export import WHICH, export_run
 from vit_jax.training.prefetch import DevicePrefetch
 from vit_jax.training.progress import (
     Interrupted,
@@ -132,6 +129,11 @@ def _finetune(
         )
         if latest == total_steps:
             print(f"{workdir}: this run finished at step {total_steps}; nothing left to train")
+    if latest == total_steps:  # no bar, no compilation: only the report is written again
+        manager.close()
+        if writer:
+            writer.close()
+        return progress.results()
     bar = tqdm(
         total=total_steps,
         initial=progress.step,
@@ -280,24 +282,7 @@ def _run(
             config=config, exp=exp, evaluator=evaluator, mesh=mesh, workdir=workdir, on_step=on_step
         )
     if chief:
-        report_config = {**config.to_dict(), "model_overrides": set_model_overrides(config)}
-        if config.init == "scratch":  # fields that did not apply
-            for field in ("checkpoint_dir", "head"):
-                report_config.pop(field, None)
-        title = console.run_title(model=exp.label, config=config)
-        run_report.write_run_report(
-            workdir=workdir,
-            config=report_config,
-            model=exp.model_name,
-            label=exp.label,
-            provenance=provenance.provenance(started=started),
-            mode=config.mode,
-            results=results,
-            title=title,
+        outputs.write_run_outputs(
+            config=config, exp=exp, workdir=workdir, results=results, started=started
         )
-        if config.mode == "finetune" and jax.process_count() == 1:  # Orbax syncs all processes
-            for which in WHICH:
-                output = workdir / "export" / which
-                export_run(workdir=workdir, which=which, output=output, overwrite=True)
-        print(console.summary(title=title, results=results, workdir=workdir))
     return results
