@@ -13,7 +13,7 @@ Subpackages, one concern each (docs/ARCHITECTURE.md draws the whole picture); an
   training     -> common, models, kernels, data, checkpoints, reporting
                                                config checks, steps, the loop, the study
   inference    -> common, models, data, checkpoints, reporting
-                                               the Classifier, image files, evaluation of a checkpoint
+                                               the Classifier, image files, evaluation
   analysis     -> common, models, data, checkpoints, inference
                                                few-shot linear evaluation (paper section 4.1)
   bench        -> common, models, kernels, data, checkpoints, training
