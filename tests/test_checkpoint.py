@@ -2,6 +2,7 @@
 Orbax round trips, metadata, and refusal to overwrite or leave partial checkpoints."""
 
 import json
+import threading
 from functools import partial
 
 import jax
@@ -12,6 +13,7 @@ from checkpoint_writers import torch_bilinear
 from flax import traverse_util
 
 from vit_jax import checkpoints
+from vit_jax.common.staged_folder import staged_folder
 from vit_jax.models import create_model
 
 
@@ -55,7 +57,7 @@ def test_unchanged_grid_is_returned_as_is():
     assert result is pos_embedding
 
 
-def tiny_vit_checkpoint(directory, *, pre_logits: bool) -> dict:
+def tiny_vit_checkpoint(directory, *, pre_logits: bool, overwrite: bool = False) -> dict:
     """A converted-checkpoint directory for ViT-Ti_16 at 32x32 with random values."""
     overrides = {"representation_size": 192 if pre_logits else None}
     model = create_model("ViT-Ti_16", num_classes=7, **overrides)
@@ -79,7 +81,9 @@ def tiny_vit_checkpoint(directory, *, pre_logits: bool) -> dict:
             **overrides,
         },
     }
-    checkpoints.save(directory=directory, variables=variables, metadata=metadata, overwrite=False)
+    checkpoints.save(
+        directory=directory, variables=variables, metadata=metadata, overwrite=overwrite
+    )
     return {"variables": variables, "metadata": metadata}
 
 
@@ -165,7 +169,7 @@ def test_existing_checkpoint_needs_overwrite_and_other_folders_are_refused(tmp_p
     assert checkpoints.restore(directory=tmp_path / "ck").metadata["sha256"] == "1" * 64
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a converted checkpoint"):
+    with pytest.raises(FileExistsError, match="holds notes.txt, which is not part of a converted"):
         checkpoints.save(directory=tmp_path / "other", variables={}, metadata={}, overwrite=True)
     assert (tmp_path / "other" / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "other"]
@@ -181,3 +185,63 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         checkpoints.save(directory=tmp_path / "ck", variables={}, metadata={}, overwrite=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_overwrite_never_deletes_a_folder_that_also_holds_other_files(tmp_path):
+    """A converted checkpoint's folder that the user also keeps files in is refused, even with
+    --overwrite: metadata.json alone does not make the folder the project's."""
+    tiny_vit_checkpoint(tmp_path / "ck", pre_logits=False)
+    (tmp_path / "ck" / "precious.txt").write_text("mine")
+    (tmp_path / "ck" / "notes").mkdir()
+    (tmp_path / "ck" / "notes" / "thesis.tex").write_text("mine too")
+    with pytest.raises(FileExistsError, match="notes, which is not part of a converted checkpoint"):
+        tiny_vit_checkpoint(tmp_path / "ck", pre_logits=True, overwrite=True)
+    assert (tmp_path / "ck" / "precious.txt").read_text() == "mine"
+    assert (tmp_path / "ck" / "notes" / "thesis.tex").read_text() == "mine too"
+    assert (tmp_path / "ck" / checkpoints.METADATA_FILE).is_file()
+
+
+def test_two_writers_of_one_new_folder_cannot_replace_each_other(tmp_path):
+    """The second writer waits for the first and then finds its output: refused, not swapped."""
+    target, errors = tmp_path / "out", []
+    inside, release = threading.Event(), threading.Event()
+    fields = {"owned": frozenset({"a"}), "kind": "test output", "overwrite": False}
+
+    def first():
+        with staged_folder(target, **fields) as staging:
+            (staging / "a").write_text("first")
+            inside.set()
+            release.wait(30)
+
+    def second():
+        try:
+            with staged_folder(target, **fields) as staging:
+                (staging / "a").write_text("second")
+        except FileExistsError as error:
+            errors.append(str(error))
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    inside.wait(30)
+    threads.append(threading.Thread(target=second))
+    threads[1].start()
+    threads[1].join(0.5)
+    assert threads[1].is_alive()  # waiting for the first writer's lock
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert (target / "a").read_text() == "first"
+    assert len(errors) == 1 and "already holds a test output; add --overwrite" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_leftovers_of_killed_writers_are_cleaned_and_a_set_aside_version_comes_back(tmp_path):
+    owned = frozenset({"a"})
+    (tmp_path / ".out.partial-x1").mkdir()  # a killed writer's staging folder
+    (tmp_path / ".out.partial-x2.old").mkdir()  # the old version, set aside by a killed swap
+    (tmp_path / ".out.partial-x2.old" / "a").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staged_folder(tmp_path / "out", owned=owned, kind="test output", overwrite=True):
+            raise RuntimeError("the new version failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (tmp_path / "out" / "a").read_text() == "old"

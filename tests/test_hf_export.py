@@ -113,3 +113,35 @@ def test_models_without_a_hugging_face_class_are_refused(tmp_path):
             overwrite=False,
         )
     assert not (tmp_path / "hf").exists()
+
+
+def test_an_overwrite_never_deletes_a_folder_that_also_holds_other_files(tmp_path, capsys):
+    """export --format hf --overwrite onto a folder with a config.json and the user's own files
+    is refused in one line; nothing there is touched. Onto its own export it replaces it."""
+    source = random_checkpoint(
+        tmp_path / "vit",
+        model="ViT-Ti_16",
+        num_classes=2,
+        image_size=(32, 32),
+        seed=3,
+        **SMALL_VIT,
+    )
+    target = tmp_path / "project"
+    (target / "src").mkdir(parents=True)
+    for name, text in (("config.json", "{}"), ("src/app.py", "print()"), ("precious.txt", "x")):
+        (target / name).write_text(text)
+    args = ["--checkpoint", str(source), "--format", "hf", "--output", str(target)]
+    assert export.main([*args, "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "precious.txt, which is not part of" in err
+    assert {p.name for p in target.iterdir()} == {"config.json", "src", "precious.txt"}
+    assert (target / "src" / "app.py").read_text() == "print()"
+    fresh = tmp_path / "hf"
+    assert export.main(args[:-1] + [str(fresh)]) == 0
+    assert export.main(args[:-1] + [str(fresh)]) == 1  # exists: needs --overwrite
+    assert export.main([*args[:-1], str(fresh), "--overwrite"]) == 0
+    assert {p.name for p in fresh.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    }

@@ -7,8 +7,6 @@ embedding exactly as `python -m vit_jax.convert_checkpoint` does (section 3.2 of
 
 import dataclasses
 import json
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from vit_jax import models
+from vit_jax.common.staged_folder import check_replaceable, staged_folder
 from vit_jax.models import MODEL_NAMES, get_config
 
 VARIABLES_DIR = "variables"
@@ -125,25 +124,15 @@ def adapt(
     return {**variables, "params": params}, metadata
 
 
+# What a converted checkpoint folder holds: a folder with anything else is not replaced.
+OWNED = frozenset({METADATA_FILE, VARIABLES_DIR})
+KIND = "converted checkpoint"
+
+
 def check_output_directory(*, directory: Path, overwrite: bool) -> None:
     """Raises FileExistsError unless `directory` is absent, empty, or (with `overwrite`) a
-    converted checkpoint. Other existing content is never replaced."""
-    if not directory.exists():
-        return
-    if not directory.is_dir():
-        raise FileExistsError(f"output {directory} exists and is not a directory")
-    if not any(directory.iterdir()):
-        return
-    if not (directory / METADATA_FILE).is_file():
-        raise FileExistsError(
-            f"output {directory} exists and holds files that are not a converted checkpoint; "
-            "choose another --output"
-        )
-    if not overwrite:
-        raise FileExistsError(
-            f"output {directory} already holds a converted checkpoint; add --overwrite to "
-            "replace it"
-        )
+    converted checkpoint and nothing else. Other existing content is never replaced."""
+    check_replaceable(Path(directory), owned=OWNED, kind=KIND, overwrite=overwrite)
 
 
 def hand_over_to_jax(tree: dict[str, Any]) -> dict[str, Any]:
@@ -167,27 +156,10 @@ def save(
     Orbax writes without compression: trained weights barely compress, and compressing holds a
     second copy of every array in memory while saving.
     """
-    directory = Path(directory).absolute()
-    check_output_directory(directory=directory, overwrite=overwrite)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
-    try:
+    with staged_folder(directory, owned=OWNED, kind=KIND, overwrite=overwrite) as staging:
         with ocp.Checkpointer(ocp.PyTreeCheckpointHandler(use_compression=False)) as checkpointer:
             checkpointer.save(staging / VARIABLES_DIR, args=ocp.args.PyTreeSave(variables))
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
-        if directory.exists():
-            retired = staging.with_name(staging.name + ".old")
-            directory.rename(retired)
-            try:
-                staging.rename(directory)
-            except OSError:
-                retired.rename(directory)
-                raise
-            shutil.rmtree(retired)
-        else:
-            staging.rename(directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 # Where the published weights of the study's models come from (README, "Pretrained checkpoints").

@@ -12,8 +12,6 @@ refused.
 """
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +21,11 @@ from flax import traverse_util
 from vit_jax.checkpoints.formats import hf_vit, torch_resnet
 from vit_jax.checkpoints.formats.hf_config import PIL_RESAMPLE
 from vit_jax.checkpoints.formats.source import ConversionError
+from vit_jax.common.staged_folder import staged_folder
 from vit_jax.models import get_config
 
+# What an export folder holds: a folder with anything else is not replaced.
+HF_FILES = frozenset({"model.safetensors", "config.json", "preprocessor_config.json"})
 RESNET_WIDTHS = [256, 512, 1024, 2048]  # bottleneck outputs of ResNet v1.5's four stages
 
 
@@ -163,28 +164,13 @@ def write_hf_folder(*, variables: dict, metadata: dict, output: Path, overwrite:
     hf_config["id2label"] = {str(i): label for i, label in enumerate(labels)}
     hf_config["label2id"] = {label: i for i, label in enumerate(labels)}
     output = Path(output).absolute()
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        if not (overwrite and (output / "config.json").is_file()):
-            raise FileExistsError(
-                f"output {output} exists and is not empty; "
-                + (
-                    "it is not a Hugging Face folder, choose another --output"
-                    if overwrite
-                    else "add --overwrite to replace a Hugging Face folder there"
-                )
-            )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
-    try:
+    with staged_folder(
+        output, owned=HF_FILES, kind="Hugging Face export", overwrite=overwrite
+    ) as staging:
         # np.ascontiguousarray would turn the 0-d num_batches_tracked into shape (1,).
         arrays = {k: np.array(v, order="C", copy=True) for k, v in state.items()}
         safetensors.numpy.save_file(arrays, staging / "model.safetensors")
         (staging / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
         processor = json.dumps(_image_processor(metadata), indent=2) + "\n"
         (staging / "preprocessor_config.json").write_text(processor)
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output
