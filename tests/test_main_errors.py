@@ -7,7 +7,7 @@ import pytest
 from main_cli import TINY_ARGS, run_main
 
 from configs import finetune_vit, quickstart
-from vit_jax.training import experiment
+from vit_jax.training import command_line, experiment
 
 
 def _quickstart(**fields):
@@ -110,3 +110,22 @@ def test_a_missing_dataset_and_checkpoint_are_reported_together(tmp_path):
     message = str(error.value)
     assert "python -m vit_jax.prepare_data --dataset shoe_sandal_boot" in message
     assert f"--input vit-b16-in1k --output {tmp_path / 'no_checkpoint'}" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("def get_config(:\n", "invalid syntax at line 1 (SyntaxError)"),
+        (
+            "def get_config():\n    raise RuntimeError('boom')\n",
+            "failed at line 2: RuntimeError: boom",
+        ),
+        ("x = 1\n", "defines no get_config()"),
+        ("import no_such_module\n", "ModuleNotFoundError: No module named 'no_such_module'"),
+    ],
+)
+def test_a_config_file_that_gives_no_config_is_named_in_one_line(tmp_path, text, message):
+    path = tmp_path / "mine.py"
+    path.write_text(text)
+    assert message in command_line._config_file_problem(str(path))
+    assert command_line._config_file_problem("configs/quickstart.py") is None

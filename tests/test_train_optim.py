@@ -4,6 +4,7 @@ update (of 32 accumulated micro-batches, tests/test_train_accumulation.py); ever
 loads, passes the checks and shows its command."""
 
 import importlib
+import re
 from pathlib import Path
 
 import jax
@@ -90,3 +91,32 @@ def test_every_config_loads_passes_the_checks_and_shows_its_command(name):
             for model in common.MODELS
             for mode in ("zeroshot", "fewshot", "finetune")
         )
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("recipes.study.grad_clip_norm", -1.0, "grad_clip_norm=-1.0 must be 0 (off) or a positive"),
+        ("recipes.study.b1", 1.0, "b1=1.0 must be in [0, 1)"),
+        ("recipes.study.b2", -0.1, "b2=-0.1 must be in [0, 1)"),
+        ("recipes.study.eps", 0.0, "eps=0.0 must be positive"),
+        ("recipes.study.weight_decay", -1e-4, "weight_decay=-0.0001 must be 0 or positive"),
+        ("recipes.study.momentum", 1.5, "momentum=1.5 must be in [0, 1)"),
+        ("model_overrides.num_heads", 5, "hidden_size 768 is not divisible by num_heads 5"),
+        ("model_overrides.hidden_size", -8, "hidden_size=-8 must be a positive integer"),
+        ("model_overrides.num_layers", 0, "num_layers=0 must be positive integers"),
+        ("model_overrides.patches", (0, 16), "patches=(0, 16) must be two positive integers"),
+        ("model_overrides.dropout_rate", 1.0, "dropout_rate=1.0 must be in [0, 1)"),
+    ],
+)
+def test_optimizer_and_model_numbers_outside_their_meaning_are_refused(field, value, message):
+    """A value of the right type but without meaning stops before any compute, naming the field
+    (a negative clipping norm trained by gradient ascent)."""
+    config = common.get_config(model="vit", mode="finetune")
+    parent, _, leaf = field.rpartition(".")
+    target = config
+    for part in parent.split("."):
+        target = target[part]
+    target[leaf] = value
+    with pytest.raises(experiment.ConfigError, match=re.escape(message)):
+        experiment.check_config(config)

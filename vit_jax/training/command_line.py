@@ -44,6 +44,10 @@ def parse_flags(argv: list[str]) -> list[str]:
     for path in _config_paths(argv):
         if not Path(path).is_file():
             sys.exit(fail("main.py", f"config file {path} not found (see configs/*.py)"))
+        if problem := _config_file_problem(path):
+            if debug_requested(flag="--debug" in argv):
+                _load_config(path)
+            sys.exit(fail("main.py", f"config file {path}: {problem}"))
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
@@ -74,17 +78,43 @@ def _config_paths(argv: list[str]) -> list[str]:
     return [path.split(":")[0] for path in paths]
 
 
+def _load_config(path: str):
+    """The ConfigDict of config file `path` (its get_config()), as absl's config_flags makes it."""
+    spec = importlib.util.spec_from_file_location("config_file", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def _config_file_problem(path: str) -> str | None:
+    """Why config file `path` does not give a config, in one line; None when it does."""
+    try:
+        _load_config(path)
+    except SyntaxError as error:
+        return f"{error.msg} at line {error.lineno} (SyntaxError)"
+    except AttributeError as error:
+        if "get_config" in str(error):
+            return "defines no get_config() (configs/*.py show the form)"
+        return f"get_config() failed: {type(error).__name__}: {error}"
+    except Exception as error:  # whatever the user's file raises, named in one line
+        where = error.__traceback__
+        while where.tb_next:
+            where = where.tb_next
+        return (
+            f"get_config() failed at line {where.tb_lineno}: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        )
+    return None
+
+
 def _config_fields(argv: list[str]) -> list[str]:
     """Every dotted field of the config file named by --config (empty if it does not load)."""
     paths = _config_paths(argv)
     if not paths:
         return []
     try:
-        spec = importlib.util.spec_from_file_location("config_file", paths[0])
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        tree = module.get_config().to_dict()
-    except Exception:  # the file's own error is reported by absl's parsing instead
+        tree = _load_config(paths[0]).to_dict()
+    except Exception:  # the file's own error is reported by _config_file_problem first
         return []
     return list(_flatten(tree))
 

@@ -152,3 +152,65 @@ def _check_numbers(config: ml_collections.ConfigDict, *, recipe_field: str) -> N
         raise ConfigError(
             f"config.image_size={size!r} must be two positive integers (height, width)"
         )
+    _check_optimizer_numbers(recipe, recipe_field=recipe_field)
+    _check_model_numbers(config)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _check_optimizer_numbers(recipe: ml_collections.ConfigDict, *, recipe_field: str) -> None:
+    """The optimizer's constants within the ranges where they mean what they say: a negative
+    clipping norm would flip every gradient (gradient ascent), b1/b2 outside [0, 1) diverge."""
+    ranges = {
+        "grad_clip_norm": (0.0, None, "0 (off) or a positive norm"),
+        "weight_decay": (0.0, None, "0 or positive"),
+        "b1": (0.0, 1.0, "in [0, 1)"),
+        "b2": (0.0, 1.0, "in [0, 1)"),
+        "momentum": (0.0, 1.0, "in [0, 1)"),
+    }
+    for field, (low, high, meaning) in ranges.items():
+        value = recipe.get(field)
+        if value is None and field == "grad_clip_norm":
+            continue
+        if not _number(value) or value < low or (high is not None and value >= high):
+            raise ConfigError(f"config.{recipe_field}.{field}={value!r} must be {meaning}")
+    if not _number(recipe.eps) or not recipe.eps > 0:
+        raise ConfigError(f"config.{recipe_field}.eps={recipe.eps!r} must be positive")
+
+
+def _check_model_numbers(config: ml_collections.ConfigDict) -> None:
+    """Overridden model sizes that can build a model: positive sizes, heads dividing the hidden
+    size, dropout rates in [0, 1)."""
+    overrides = set_model_overrides(config)
+    architecture = {**models.get_config(config.model).to_dict(), **overrides}
+    for field in ("hidden_size", "mlp_dim", "num_heads", "width_factor", "representation_size"):
+        value = overrides.get(field)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(
+                f"config.model_overrides.{field}={value!r} must be a positive integer"
+            )
+    layers = overrides.get("num_layers")
+    if layers is not None:
+        depths = list(layers) if isinstance(layers, list | tuple) else [layers]
+        if not depths or not all(isinstance(d, int) and d >= 1 for d in depths):
+            raise ConfigError(
+                f"config.model_overrides.num_layers={layers!r} must be positive integers"
+            )
+    patches = overrides.get("patches")
+    if patches is not None and (
+        len(patches) != 2 or not all(isinstance(p, int) and p >= 1 for p in patches)
+    ):
+        raise ConfigError(
+            f"config.model_overrides.patches={patches!r} must be two positive integers"
+        )
+    if "num_heads" in architecture and architecture["hidden_size"] % architecture["num_heads"]:
+        raise ConfigError(
+            f"config.model_overrides: hidden_size {architecture['hidden_size']} is not divisible "
+            f"by num_heads {architecture['num_heads']} (each head gets hidden_size / num_heads)"
+        )
+    for field in ("dropout_rate", "attention_dropout_rate"):
+        value = overrides.get(field)
+        if value is not None and (not _number(value) or not 0 <= value < 1):
+            raise ConfigError(f"config.model_overrides.{field}={value!r} must be in [0, 1)")
