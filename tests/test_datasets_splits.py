@@ -8,8 +8,9 @@ import pytest
 import tensorflow_datasets as tfds
 
 from vit_jax.data import digits
+from vit_jax.data.prepare import prepare
 from vit_jax.data.splits import SPLITS, split_of
-from vit_jax.prepare_data import main, prepare
+from vit_jax.prepare_data import main
 
 
 def split_by_file(tfds_name, data_dir) -> dict[str, str]:
