@@ -15,6 +15,7 @@ from vit_jax.data import SKIPPED_FILE
 from vit_jax.data.folder_scan import UnreadableImagesError
 from vit_jax.data.input_pipeline import get_info
 from vit_jax.data.prepare import prepare
+from vit_jax.data.preprocessing import decode_rgb
 
 
 def read_all(tfds_name: str, data_dir: Path, *, decode: bool = True) -> dict[str, dict]:
@@ -164,6 +165,33 @@ def test_missing_and_empty_folders_are_clear_errors(tmp_path, write_image):
     with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "kaggle" / "Sandal"))):
         prepare(dataset="shoe_sandal_boot", source_dir=tmp_path / "kaggle", data_dir=tmp_path / "d")
     assert not list((tmp_path / "d").rglob("dataset_info.json"))
+
+
+def test_sixteen_bit_images_are_scaled_to_eight_bits_not_clipped(tmp_path, write_image):
+    """A 16-bit grayscale ramp keeps its 64 levels (PIL's convert('RGB') would clip all but one
+    to white); prepared and decoded for prediction alike."""
+    ramp = (np.arange(64, dtype=np.uint16) * 1040).reshape(8, 8)
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    Image.fromarray(ramp).save(tmp_path / "src" / "a" / "ramp.png")
+    write_image(tmp_path / "src" / "b" / "x.png", seed=1, format="PNG")
+    source, data = tmp_path / "src", tmp_path / "d"
+    prepare(
+        dataset="image_folder", source_dir=source, data_dir=data, name="r", evaluation_only=True
+    )
+    stored = read_all("image_folder/r", tmp_path / "d")["a/ramp.png"]["image"]
+    expected = np.round(ramp / 257).astype(np.uint8)
+    for channel in range(3):
+        np.testing.assert_array_equal(stored[..., channel], expected)
+    decoded = decode_rgb(image=(tmp_path / "src" / "a" / "ramp.png").read_bytes())
+    np.testing.assert_array_equal(np.asarray(decoded)[..., 0], expected)
+
+
+def test_class_folder_names_with_control_characters_are_refused(tmp_path, write_image):
+    write_image(tmp_path / "src" / "x\ny" / "a.jpg", seed=1)
+    write_image(tmp_path / "src" / "z" / "b.jpg", seed=2)
+    with pytest.raises(ValueError, match=r"Class folder 'x\\ny' .* control character"):
+        prepare(dataset="image_folder", source_dir=tmp_path / "src", data_dir=tmp_path / "d")
+    assert not (tmp_path / "d").exists() or not list((tmp_path / "d").rglob("*.json"))
 
 
 @pytest.mark.parametrize("nested", [True, False], ids=["kaggle_layout", "plain_layout"])

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from vit_jax.data.preprocessing import to_rgb
 from vit_jax.data.splits import content_digest
 
 STORED_AS_IS = ("JPEG", "PNG")
@@ -95,6 +96,12 @@ def find_class_folders(*, root: Source) -> list[str]:
     if len(names) < 2:
         raise ValueError(
             f"Only one class folder ({names[0]}) in {root}: a classifier needs at least two."
+        )
+    unprintable = [name for name in names if not name.isprintable()]
+    if unprintable:
+        raise ValueError(
+            f"Class folder {unprintable[0]!r} in {root} has a control character (a newline, a "
+            "tab, ...) in its name; class names are written one per line, so rename it"
         )
     return names
 
@@ -177,7 +184,7 @@ def rgb_bytes(*, image: ImageFile) -> bytes:
         return data
     with Image.open(io.BytesIO(data)) as decoded:
         buffer = io.BytesIO()
-        decoded.convert("RGB").save(buffer, format="PNG")
+        to_rgb(decoded).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

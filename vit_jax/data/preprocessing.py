@@ -70,11 +70,24 @@ def parse_preprocessing(*, preprocessing: dict) -> Normalisation:
     return Normalisation(mean, std, resize_method)
 
 
+# PIL's modes for 16-bit and 32-bit integer pixels; its convert("RGB") clips them at 255.
+WIDE_INTEGER_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """`image` as 8-bit RGB. 16-bit images (PNG, TIFF; PIL's I;16 and I modes) are scaled from
+    0..65535 to 0..255 (PIL's own conversion would clip everything above 255 to white); every
+    other mode goes through PIL's convert("RGB") (alpha dropped, CMYK and palettes mapped)."""
+    if image.mode in WIDE_INTEGER_MODES:
+        wide = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8))
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def decode_rgb(*, image: bytes | np.ndarray) -> Image.Image:
     """Encoded bytes or a uint8 (H, W, 3) array as an RGB PIL image."""
     if isinstance(image, bytes):
-        decoded = Image.open(io.BytesIO(image))
-        return decoded if decoded.mode == "RGB" else decoded.convert("RGB")
+        return to_rgb(Image.open(io.BytesIO(image)))
     return Image.fromarray(image, mode="RGB")
 
 
