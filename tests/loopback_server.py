@@ -1,6 +1,7 @@
 """An HTTP server on 127.0.0.1 for the download tests: serves files from a dict, honours
-`Range: bytes=N-`, records every request, and can cut a response off half-way or answer as the
-Hugging Face hub's resolve endpoint does (X-Repo-Commit, ETag, X-Error-Code on a missing file)."""
+`Range: bytes=N-`, records every request, and can cut a response off half-way, send it one byte
+at a time, or answer as the Hugging Face hub's resolve endpoint does (X-Repo-Commit, ETag,
+X-Error-Code on a missing file)."""
 
 import contextlib
 import hashlib
@@ -16,6 +17,8 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 class Served:
     files: dict[str, bytes] = field(default_factory=dict)
     cut_once: set[str] = field(default_factory=set)  # paths whose next GET stops half-way
+    trickle: dict[str, float] = field(default_factory=dict)  # path -> seconds between bytes
+    stop: threading.Event = field(default_factory=threading.Event)  # ends trickling answers
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
     url: str = ""
 
@@ -70,6 +73,13 @@ def _handler(served: Served):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if path in served.trickle:
+                for offset in range(start, len(data)):
+                    if served.stop.wait(served.trickle[path]):
+                        return
+                    self.wfile.write(data[offset : offset + 1])
+                    self.wfile.flush()
+                return
             self.wfile.write(data[start:])
 
     return Handler
@@ -85,5 +95,6 @@ def serving(files: dict[str, bytes] | None = None) -> Iterator[Served]:
     try:
         yield served
     finally:
+        served.stop.set()
         server.shutdown()
         server.server_close()

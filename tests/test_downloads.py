@@ -109,6 +109,39 @@ def test_a_download_cut_off_half_way_resumes_with_a_range_request(npz_bytes):
     assert not path.with_name(path.name + ".part").exists()
 
 
+def test_a_server_that_trickles_is_given_up_on_and_the_part_kept(npz_bytes, monkeypatch):
+    """One byte every 50 ms is below the minimum rate (made small here): the transfer stops in
+    one line, keeping what came for a resume, instead of hanging."""
+    monkeypatch.setattr(remote, "MIN_RATE", 1000)
+    monkeypatch.setattr(remote, "RATE_WINDOW", 0.5)
+    with serving({PATH: npz_bytes}) as served:
+        served.trickle[PATH] = 0.05
+        with pytest.raises(
+            remote.DownloadError, match="slower than 1000 bytes/s for 0.5 s"
+        ) as error:
+            remote.download(served.url + PATH, progress=False)
+    assert "run the same command again to resume" in str(error.value)
+    kept = str(error.value).split(" bytes in ")[1].split(";")[0]
+    assert 0 < Path(kept).stat().st_size < len(npz_bytes)
+
+
+def test_a_truncated_download_is_not_kept_as_a_cache_entry(npz_bytes, tmp_path, capsys):
+    """A server that sends half the file as if it were all of it: the conversion fails naming
+    the file and removes it from the cache; once the server is fixed, the next run fetches it."""
+    args = ["--model", "ViT-Ti_16", "--keep_head"]
+    with serving({PATH: npz_bytes[: len(npz_bytes) // 2]}) as served:
+        url = served.url + PATH
+        status, err = _convert(["--input", url, *args, "--output", str(tmp_path / "o")], capsys)
+        errors = [line for line in err.replace("\r", "\n").splitlines() if "error:" in line]
+        assert status == 1 and len(errors) == 1, err  # after the download's progress bar
+        assert "not a readable .npz file" in errors[0] and "removed from the cache" in errors[0]
+        served.files[PATH] = npz_bytes
+        status, err = _convert(["--input", url, *args, "--output", str(tmp_path / "o")], capsys)
+        assert status == 0, err
+        assert served.count(PATH) == 2
+    assert not (tmp_path / "o.partial").exists()
+
+
 @pytest.mark.parametrize(
     "check, message",
     [

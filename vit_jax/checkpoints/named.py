@@ -8,6 +8,7 @@ verified against the size the server announces, and the SHA-256 of the file conv
 in the converted checkpoint's metadata (`sha256`, beside `source_address`).
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import re
@@ -155,15 +156,16 @@ def _convert(*, entry: NamedCheckpoint, output: Path) -> None:
 
     source = remote.fetch(entry.source, sha256=entry.sha256, size=entry.size)
     print(f"{entry.source}: converting once into {output}")
-    convert(
-        input=source,
-        model=entry.model,
-        output=output,
-        num_classes=None if entry.keep_head else 1,
-        keep_head=entry.keep_head,
-        overwrite=output.exists(),
-        source_address=entry.source,
-    )
+    with remote.discarded_if_unusable(source, address=entry.source):
+        convert(
+            input=source,
+            model=entry.model,
+            output=output,
+            num_classes=None if entry.keep_head else 1,
+            keep_head=entry.keep_head,
+            overwrite=output.exists(),
+            source_address=entry.source,
+        )
 
 
 def _slug(spec: str) -> str:
@@ -202,15 +204,20 @@ def convert_input(
     if model is None:
         raise ConversionError(f"give --model NAME for --input {input}")
     address = entry.source if entry is not None else input if remote.is_remote(input) else None
-    local = Path(input) if address is None else remote.fetch(address, sha256=entry and entry.sha256)
-    return convert(
-        input=local,
-        model=model,
-        output=output,
-        num_classes=num_classes,
-        image_size=image_size,
-        keep_head=keep_head,
-        format=format,
-        overwrite=overwrite,
-        source_address=address,
-    )
+    if address is None:
+        local, downloaded = Path(input), contextlib.nullcontext()
+    else:
+        local = remote.fetch(address, sha256=entry and entry.sha256)
+        downloaded = remote.discarded_if_unusable(local, address=address)
+    with downloaded:
+        return convert(
+            input=local,
+            model=model,
+            output=output,
+            num_classes=num_classes,
+            image_size=image_size,
+            keep_head=keep_head,
+            format=format,
+            overwrite=overwrite,
+            source_address=address,
+        )

@@ -9,12 +9,16 @@ it and sends no request. requests does the HTTP; the resumable, verified, rename
 is written by hand, as neither requests nor huggingface_hub offers one for arbitrary addresses.
 """
 
+import contextlib
 import hashlib
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 from filelock import FileLock
 from tqdm import tqdm
 
@@ -25,7 +29,11 @@ SCHEMES = ("hf://", "https://", "http://", "gs://")
 HUB_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 HUB_FILES = ("config.json", "preprocessor_config.json")
 ATTEMPTS = 4
+# A transfer slower than MIN_RATE bytes/s over any RATE_WINDOW seconds stops (resumable): a server
+# that trickles would otherwise hold the command forever (each read has its own timeout only).
 CHUNK = 1 << 20
+MIN_RATE = 1024
+RATE_WINDOW = 60.0
 
 
 class DownloadError(ValueError):
@@ -66,6 +74,27 @@ def fetch(spec: str, *, sha256: str | None = None, size: int | None = None) -> P
     if spec.startswith("hf://"):
         return hub_folder(spec)
     return download(spec, sha256=sha256, size=size)
+
+
+@contextlib.contextmanager
+def discarded_if_unusable(path: Path, *, address: str) -> Iterator[None]:
+    """Around the conversion of a file downloaded from `address`: if the file itself cannot be
+    read (truncated, corrupt, not a weight file), it is removed from the download cache, so that
+    the next run fetches it again instead of failing on it again; the error says so. A readable
+    file refused for other reasons (another model's weights) is kept. Hub snapshot folders
+    (hf://) are the hub cache's and are left alone."""
+    from vit_jax.checkpoints.formats.source import ConversionError, UnreadableFileError
+
+    try:
+        yield
+    except UnreadableFileError as error:
+        if address.startswith("hf://") or not path.is_file():
+            raise
+        path.unlink(missing_ok=True)
+        raise ConversionError(
+            f"{error}; the download {path} was removed from the cache, so the next run fetches "
+            f"{address} again"
+        ) from error
 
 
 def download(
@@ -152,11 +181,25 @@ def _transfer(address: str, *, partial: Path, progress: bool) -> None:
                 leave=False,
             ) as bar,
         ):
+            window_start, window_bytes = time.monotonic(), 0
             try:
-                for chunk in response.iter_content(CHUNK):
+                for chunk in _arriving(response):
                     file.write(chunk)
                     bar.update(len(chunk))
-            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                    window_bytes += len(chunk)
+                    if time.monotonic() - window_start >= RATE_WINDOW:
+                        if window_bytes < MIN_RATE * RATE_WINDOW:
+                            raise DownloadError(
+                                f"{address}: slower than {MIN_RATE} bytes/s for "
+                                f"{RATE_WINDOW:g} s; kept {file.tell()} bytes in {partial}; run "
+                                "the same command again to resume, or " + by_hand(address, name)
+                            )
+                        window_start, window_bytes = time.monotonic(), 0
+            except (
+                requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.HTTPError,  # a broken or timed-out read of the raw stream
+            ):
                 raise _Interrupted from None
             except OSError as error:  # a full disk: what was written can be resumed
                 raise DownloadError(
@@ -165,6 +208,13 @@ def _transfer(address: str, *, partial: Path, progress: bool) -> None:
                 ) from error
     if total is not None and partial.stat().st_size < total:
         raise _Interrupted
+
+
+def _arriving(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives, whatever the socket holds up to CHUNK bytes at a time (requests'
+    iter_content waits until a whole chunk has come, so a trickle would never be seen)."""
+    while chunk := response.raw.read1(CHUNK, decode_content=True):
+        yield chunk
 
 
 def _reason(error: Exception) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import safetensors.numpy
 
-from vit_jax.checkpoints.formats.source import ConversionError
+from vit_jax.checkpoints.formats.source import ConversionError, UnreadableFileError
 
 TORCH_INSTALL_HINT = "pip install torch"
 
@@ -41,7 +41,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise ConversionError(
+        raise UnreadableFileError(
             f"{path} is not a readable .npz file (truncated or corrupt?): {e}"
         ) from e
 
@@ -51,7 +51,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     try:
         return safetensors.numpy.load_file(path)
     except Exception as e:  # safetensors raises its own SafetensorError for every fault
-        raise ConversionError(
+        raise UnreadableFileError(
             f"{path} is not a readable .safetensors file (truncated or corrupt?): {e}"
         ) from e
 
@@ -68,7 +68,7 @@ def read_torch(path: Path) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch reports truncation as RuntimeError, pickle faults otherwise
-        raise ConversionError(
+        raise UnreadableFileError(
             f"{path} is not a readable PyTorch file (truncated or corrupt?): {e}"
         ) from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -100,7 +100,7 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     if kind == "unknown":
         kind = _SUFFIX_KINDS.get(path.suffix.lower(), "unknown")
     if kind == "unknown":
-        raise ConversionError(
+        raise UnreadableFileError(
             f"{path}: unknown checkpoint format (not an .npz, .safetensors or PyTorch file)"
         )
     return _READERS[kind](path)

@@ -11,6 +11,10 @@ class ConversionError(ValueError):
     """A checkpoint that cannot be converted; the message names the file, key or value at fault."""
 
 
+class UnreadableFileError(ConversionError):
+    """The weight file itself cannot be read (truncated, corrupt, or not a weight file)."""
+
+
 class NoHeadError(ConversionError):
     """The head was to be kept, but the checkpoint has none (a backbone-only release)."""
 
