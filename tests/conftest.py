@@ -2,6 +2,8 @@
 
 import hashlib
 import os
+import struct
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -76,3 +78,15 @@ def prepared_real_dataset(tmp_path_factory, tree_digest):
         digest_before=before,
         digest_after=tree_digest(REAL_DATASET),
     )
+
+
+def decompression_bomb_png(path: Path) -> None:
+    """A PNG header declaring 20000 x 20000 pixels, beyond PIL's decompression-bomb limit."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))

@@ -18,6 +18,7 @@ class Served:
     files: dict[str, bytes] = field(default_factory=dict)
     cut_once: set[str] = field(default_factory=set)  # paths whose next GET stops half-way
     trickle: dict[str, float] = field(default_factory=dict)  # path -> seconds between bytes
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location of a 302
     stop: threading.Event = field(default_factory=threading.Event)  # ends trickling answers
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
     url: str = ""
@@ -42,6 +43,12 @@ def _handler(served: Served):
         def _answer(self, *, body: bool):
             path = self.path.split("?")[0]
             served.requests.append((self.command, path, self.headers.get("Range")))
+            if path in served.redirects:
+                self.send_response(302)
+                self.send_header("Location", served.redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             data = served.files.get(path)
             if data is None:
                 self.send_response(404)

@@ -1,14 +1,13 @@
 """Preparing class-per-folder directories: modes, layouts, bad files, stray files, errors."""
 
 import re
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from conftest import decompression_bomb_png
 from PIL import Image
 
 from vit_jax.data import SKIPPED_FILE
@@ -29,18 +28,6 @@ def read_all(tfds_name: str, data_dir: Path, *, decode: bool = True) -> dict[str
         for record in source:
             records[record["file_name"].decode()] = {**record, "split": split}
     return records
-
-
-def decompression_bomb_png(path: Path) -> None:
-    """A PNG header declaring 20000 x 20000 pixels, beyond PIL's decompression-bomb limit."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
 
 
 def fill_every_split(root: Path, write_image, *, count: int = 12) -> list[str]:

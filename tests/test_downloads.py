@@ -177,6 +177,15 @@ def test_a_404_is_one_line_and_leaves_nothing(tmp_path, capsys):
     assert not (tmp_path / "o").exists() and _leftovers(tmp_path) == []
 
 
+def test_a_redirect_loop_is_one_line_naming_the_address(tmp_path):
+    with serving({}) as served:
+        served.redirects["/a"], served.redirects["/b"] = "/b", "/a"
+        with pytest.raises(remote.DownloadError, match="TooManyRedirects") as error:
+            remote.download(served.url + "/a", progress=False)
+    assert str(error.value).startswith(f"{served.url}/a: ")
+    assert _leftovers(tmp_path) == []
+
+
 def test_a_refused_connection_is_one_line(tmp_path, capsys):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -97,7 +97,15 @@ def test_the_command_prints_the_table_and_reuses_cached_features(tmp_path, monke
     assert "| 1 |" in first and "| 5 |" in first and "| 500 | n/a" in first
     cached = sorted((tmp_path / "cache" / "fewshot").glob("*.npz"))
     assert len(cached) == 2  # train and test features
+    real_classifier = analysis.Classifier
     monkeypatch.setattr(analysis, "Classifier", lambda **kwargs: pytest.fail("features recomputed"))
+    assert fewshot.main([*args, "--output", str(tmp_path / "report")]) == 0
+    assert capsys.readouterr().out.startswith(first)
+    report = json.loads((tmp_path / "report" / "fewshot.json").read_text())
+    assert [e["shots"] for e in report["fewshot"]] == [1, 5, 500]
+    assert "| 5 |" in (tmp_path / "report" / "fewshot.md").read_text()
+    cached[0].write_bytes(cached[0].read_bytes()[:100])  # a damaged cache entry: recomputed
+    monkeypatch.setattr(analysis, "Classifier", real_classifier)
     assert fewshot.main(args) == 0
     assert capsys.readouterr().out == first
 

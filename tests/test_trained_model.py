@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import decompression_bomb_png
 from main_cli import tiny_quickstart
 from PIL import Image
 
@@ -134,12 +135,14 @@ def test_predict_lists_unreadable_files_and_still_predicts_the_rest(trained, tmp
     workdir, _, _ = trained
     Image.fromarray(digits_split(split="test")[0]["image"]).save(tmp_path / "good.png")
     (tmp_path / "broken.png").write_text("not an image")
+    decompression_bomb_png(tmp_path / "bomb.png")
     args = ["--checkpoint", str(workdir / "export" / "final"), str(tmp_path), "nothing*.png"]
     assert predict.main([*args, "--output", str(tmp_path / "p.csv")]) == 1
     captured = capsys.readouterr()
     assert "good.png: " in captured.out
-    assert "predict: error: 2 input(s) could not be read" in captured.err
+    assert "predict: error: 3 input(s) could not be read" in captured.err
     assert "broken.png: UnidentifiedImageError" in captured.err and "nothing*.png" in captured.err
+    assert "bomb.png: DecompressionBombError" in captured.err and "Traceback" not in captured.err
     assert (tmp_path / "p.csv").read_text().splitlines()[0] == "path,label,probability"
 
 

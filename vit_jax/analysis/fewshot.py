@@ -14,6 +14,7 @@ library solves this small ridge system with these conventions.
 import hashlib
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,8 @@ def extract(
     paths = {split: cache / f"{key}.npz" for split, key in keys.items()}
     results, classifier = {}, None
     for split, path in paths.items():
-        if path.is_file():
-            with np.load(path) as stored:
-                results[split] = stored["features"], stored["labels"]
+        if (cached := _read_cached(path)) is not None:
+            results[split] = cached
             continue
         classifier = classifier or Classifier(checkpoint=checkpoint, batch_size=batch_size)
         results[split] = _features(
@@ -130,6 +130,21 @@ def _features(
         features.append(np.asarray(classifier.batch_features(batch["image"]))[real])
         labels.append(batch["label"][real])
     return np.concatenate(features), np.concatenate(labels)
+
+
+def _read_cached(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached (features, labels), or None when there are none or the file cannot be read
+    (truncated, damaged): a cache that cannot be read is a cache miss, recomputed."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            features, labels = stored["features"], stored["labels"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if features.ndim != 2 or labels.shape != (len(features),):
+        return None
+    return features, labels
 
 
 def _cache_key(*, checkpoint: Path, data: list) -> str:

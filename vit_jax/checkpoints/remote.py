@@ -156,6 +156,11 @@ def _transfer(address: str, *, partial: Path, progress: bool) -> None:
             f"cannot connect to {host} for {address} ({_reason(error)}); check the network, or "
             + by_hand(address, name)
         ) from error
+    except requests.exceptions.RequestException as error:  # redirect loops, bad addresses
+        raise DownloadError(
+            f"{address}: {type(error).__name__}: {_reason(error)}; check the address, or "
+            + by_hand(address, name)
+        ) from error
     with response:
         if response.status_code == 416 and start:  # the partial file is not a prefix of it
             partial.unlink()

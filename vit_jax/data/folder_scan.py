@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vit_jax.data.preprocessing import to_rgb
+from vit_jax.data.preprocessing import DECODE_ERRORS, to_rgb
 from vit_jax.data.splits import content_digest
 
 STORED_AS_IS = ("JPEG", "PNG")
@@ -219,6 +219,6 @@ def _inspect(path: Source) -> tuple[str, bool, str | None]:
         with Image.open(io.BytesIO(data)) as decoded:
             decoded.load()
             stored_as_is = decoded.format in STORED_AS_IS and decoded.mode == "RGB"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except DECODE_ERRORS as error:
         return "", False, f"{type(error).__name__}: {error}"
     return content_digest(data=data), stored_as_is, None

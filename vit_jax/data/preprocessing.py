@@ -70,6 +70,10 @@ def parse_preprocessing(*, preprocessing: dict) -> Normalisation:
     return Normalisation(mean, std, resize_method)
 
 
+# What decoding a file that is not a usable image raises (PIL's DecompressionBombError, for an
+# image whose size claims more pixels than PIL allows, is not an OSError).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
 # PIL's modes for 16-bit and 32-bit integer pixels; its convert("RGB") clips them at 255.
 WIDE_INTEGER_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 

@@ -17,7 +17,13 @@ import numpy as np
 
 from vit_jax import checkpoints, models
 from vit_jax.checkpoints import named
-from vit_jax.data.preprocessing import decode_rgb, normalise, parse_preprocessing, resize
+from vit_jax.data.preprocessing import (
+    DECODE_ERRORS,
+    decode_rgb,
+    normalise,
+    parse_preprocessing,
+    resize,
+)
 
 Image = str | Path | bytes | np.ndarray  # a file, encoded bytes, or uint8 (H, W, 3) pixels
 
@@ -103,7 +109,7 @@ class Classifier:
             return self.preprocess(image)
         try:
             return self.preprocess(Path(image).read_bytes())
-        except (OSError, ValueError, SyntaxError) as error:
+        except DECODE_ERRORS as error:
             reason = getattr(error, "strerror", None) or error
             raise ValueError(f"{image}: {reason}") from error
 

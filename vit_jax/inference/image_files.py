@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from vit_jax.data.folder_scan import MAX_FILE_BYTES
+from vit_jax.data.preprocessing import DECODE_ERRORS
 
 
 def gather(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
@@ -40,7 +41,7 @@ def _read(path: Path, preprocess: Callable[[bytes], np.ndarray]) -> np.ndarray |
         if len(data) > MAX_FILE_BYTES:
             return f"larger than {MAX_FILE_BYTES // 2**20} MiB"
         return preprocess(data)
-    except (OSError, ValueError, SyntaxError) as error:
+    except DECODE_ERRORS as error:
         return f"{type(error).__name__}: {error}"
 
 
