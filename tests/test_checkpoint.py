@@ -2,6 +2,7 @@
 Orbax round trips, metadata, and refusal to overwrite or leave partial checkpoints."""
 
 import json
+import re
 import threading
 from functools import partial
 
@@ -96,7 +97,14 @@ def test_restore_is_bit_exact_and_metadata_round_trips(tmp_path):
         "params": {"a": {"kernel": np.array([0.1, -0.0, np.inf, 1e-42, np.nan], np.float32)}},
         "batch_stats": {"bn": {"mean": np.arange(6, dtype=np.float32).reshape(2, 3) / 7}},
     }
-    metadata = {"model": "ResNet-50", "image_size": [224, 224], "layer_norm_epsilon": 1e-12}
+    metadata = {
+        "model": "ResNet-50",
+        "num_classes": 3,
+        "image_size": [224, 224],
+        "preprocessing": {"value_range": [-1, 1]},
+        "model_overrides": {},
+        "layer_norm_epsilon": 1e-12,
+    }
     checkpoints.save(
         directory=tmp_path / "ck", variables=variables, metadata=metadata, overwrite=False
     )
@@ -245,3 +253,31 @@ def test_leftovers_of_killed_writers_are_cleaned_and_a_set_aside_version_comes_b
             raise RuntimeError("the new version failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (tmp_path / "out" / "a").read_text() == "old"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"model": None}, "model=None must be a model name"),
+        ({"num_classes": 0}, "num_classes=0 must be a positive integer"),
+        ({"image_size": [0, 32]}, "image_size=[0, 32] must be two positive integers"),
+        ({"label_names": ["a", "b"]}, "label_names=['a', 'b'] must be null or 7 strings"),
+        ({"label_names": [1, 2, 3, 4, 5, 6, 7]}, "label_names=[1, 2, 3, 4, 5, 6, 7] must be null"),
+        ({"preprocessing": None}, "preprocessing=None must be a JSON object"),
+    ],
+)
+def test_a_damaged_metadata_file_is_named_with_its_field(tmp_path, change, message):
+    tiny_vit_checkpoint(tmp_path / "ck", pre_logits=False)
+    path = tmp_path / "ck" / checkpoints.METADATA_FILE
+    metadata = json.loads(path.read_text())
+    path.write_text(json.dumps({**metadata, **change}))
+    with pytest.raises(ValueError, match=re.escape(f"{path}: {message}")):
+        checkpoints.load(directory=tmp_path / "ck")
+
+
+def test_a_truncated_metadata_file_is_named(tmp_path):
+    tiny_vit_checkpoint(tmp_path / "ck", pre_logits=False)
+    path = tmp_path / "ck" / checkpoints.METADATA_FILE
+    path.write_text(path.read_text()[:40])
+    with pytest.raises(ValueError, match=re.escape(f"{path} is not valid JSON")):
+        checkpoints.load(directory=tmp_path / "ck")

@@ -204,11 +204,50 @@ def check_present(*, directory: Path | str, model: str | None = None) -> None:
         )
 
 
+def read_metadata(path: Path) -> dict[str, Any]:
+    """A converted checkpoint's metadata.json, checked before anything is built from it: a
+    ValueError names the file and the field at fault (contract 2)."""
+    fix = "convert the checkpoint again (python -m vit_jax.convert_checkpoint)"
+    try:
+        metadata = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); {fix}") from error
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path} does not hold a JSON object; {fix}")
+
+    def fault(field: str, wanted: str) -> ValueError:
+        return ValueError(f"{path}: {field}={metadata.get(field)!r} must be {wanted}; {fix}")
+
+    if metadata.get("model") not in MODEL_NAMES:
+        raise fault("model", "a model name (" + ", ".join(MODEL_NAMES) + ")")
+    classes = metadata.get("num_classes")
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
+        raise fault("num_classes", "a positive integer")
+    size = metadata.get("image_size")
+    if not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        raise fault("image_size", "two positive integers [height, width]")
+    for field in ("preprocessing", "model_overrides"):
+        if not isinstance(metadata.get(field), dict):
+            raise fault(field, "a JSON object")
+    names = metadata.get("label_names")
+    if names is not None and not (
+        isinstance(names, list)
+        and len(names) == classes
+        and all(isinstance(name, str) for name in names)
+    ):
+        raise fault("label_names", f"null or {classes} strings (one per class of the head)")
+    return metadata
+
+
 def restore(*, directory: Path) -> LoadedCheckpoint:
     """The variables and metadata exactly as converted (numpy arrays, bit for bit)."""
     directory = Path(directory).absolute()
     check_present(directory=directory)
-    metadata = json.loads((directory / METADATA_FILE).read_text())
+    metadata = read_metadata(directory / METADATA_FILE)
     with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as checkpointer, warnings.catch_warnings():
         # Orbax warns that it reads the shardings from the file: that is what it should do.
         warnings.filterwarnings("ignore", message="Sharding info not provided when restoring")
