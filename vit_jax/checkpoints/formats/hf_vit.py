@@ -97,7 +97,7 @@ def to_flax(array: np.ndarray, *, layout: str, num_heads: int) -> np.ndarray:
 
 def model_overrides(config: dict[str, Any], *, file: str) -> dict[str, Any]:
     """create_model overrides for the GELU and LayerNorm of a Hugging Face ViT config."""
-    act = require(config, "hidden_act", file=file)
+    act = require(config, "hidden_act", file=file, kind=str)
     if act not in GELU_APPROXIMATE:
         raise ConversionError(
             f"{file}: hidden_act {act!r} is not supported (use one of {sorted(GELU_APPROXIMATE)})"
@@ -106,17 +106,17 @@ def model_overrides(config: dict[str, Any], *, file: str) -> dict[str, Any]:
         raise ConversionError(
             f"{file}: qkv_bias false is not supported (the ViT paper uses biases)"
         )
-    return {
-        "gelu_approximate": GELU_APPROXIMATE[act],
-        "layer_norm_epsilon": float(config.get("layer_norm_eps", 1e-12)),
-    }
+    epsilon = config.get("layer_norm_eps", 1e-12)
+    if not isinstance(epsilon, int | float) or isinstance(epsilon, bool) or not epsilon > 0:
+        raise ConversionError(f"{file}: layer_norm_eps {epsilon!r} is not a positive number")
+    return {"gelu_approximate": GELU_APPROXIMATE[act], "layer_norm_epsilon": float(epsilon)}
 
 
 def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
     """The parameters of a Hugging Face ViT checkpoint under the names of vit_jax.models.vit."""
     config, config_file = opened.config, str(opened.weights_file.parent / "config.json")
-    num_heads = int(require(config, "num_attention_heads", file=config_file))
-    hidden_size = int(require(config, "hidden_size", file=config_file))
+    num_heads = require(config, "num_attention_heads", file=config_file, kind=int)
+    hidden_size = require(config, "hidden_size", file=config_file, kind=int)
     if hidden_size % num_heads:
         raise ConversionError(
             f"{config_file}: hidden_size {hidden_size} is not divisible by {num_heads} heads"
@@ -134,6 +134,12 @@ def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
     variables, source_names = collect(entries=entries, file=opened.weights_file)
     pre_logits = variables.get("params/pre_logits/kernel")
     size = require(config, "image_size", file=config_file)
+    if not (isinstance(size, int) and not isinstance(size, bool) and size > 0) and not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and v > 0 for v in size)
+    ):
+        raise ConversionError(f"{config_file}: image_size {size!r} is not a positive size")
     return SourceCheckpoint(
         format="hf_vit",
         weights_file=opened.weights_file,
@@ -147,5 +153,7 @@ def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
         preprocessing=preprocessing(
             opened.preprocessor_config, default_mean=(0.5,) * 3, default_std=(0.5,) * 3
         ),
-        label_names=label_names(config) if "params/head/kernel" in variables else None,
+        label_names=label_names(config, file=config_file)
+        if "params/head/kernel" in variables
+        else None,
     )

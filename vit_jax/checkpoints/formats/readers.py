@@ -2,6 +2,7 @@
 PyTorch .bin/.pth (pickled state dicts) with it. Every failure names the file and the fault."""
 
 import json
+import math
 import struct
 import zipfile
 from pathlib import Path
@@ -12,6 +13,12 @@ import safetensors.numpy
 from vit_jax.checkpoints.formats.source import ConversionError, UnreadableFileError
 
 TORCH_INSTALL_HINT = "pip install torch"
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of a library's error (PyTorch's run to a page of advice)."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else type(error).__name__
 
 
 def file_kind(path: Path) -> str:
@@ -35,14 +42,39 @@ def file_kind(path: Path) -> str:
     return "unknown"
 
 
+def _check_npz_sizes(path: Path) -> None:
+    """Every member's declared array size against the bytes the archive holds for it, before
+    anything is allocated (a damaged header may claim terabytes)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+                declared = math.prod(shape) * dtype.itemsize
+                if declared > info.file_size:
+                    raise UnreadableFileError(
+                        f"{path}: array {info.filename.removesuffix('.npy')!r} declares shape "
+                        f"{shape} ({declared:,} bytes) but the file holds {info.file_size:,} "
+                        "bytes for it (corrupt header?)"
+                    )
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """All arrays of an .npz file (np.savez layout, keys as written), loaded eagerly."""
     try:
+        _check_npz_sizes(path)
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+    except UnreadableFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, MemoryError) as e:
         raise UnreadableFileError(
-            f"{path} is not a readable .npz file (truncated or corrupt?): {e}"
+            f"{path} is not a readable .npz file (truncated or corrupt?): {_first_line(e)}"
         ) from e
 
 
@@ -52,7 +84,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         return safetensors.numpy.load_file(path)
     except Exception as e:  # safetensors raises its own SafetensorError for every fault
         raise UnreadableFileError(
-            f"{path} is not a readable .safetensors file (truncated or corrupt?): {e}"
+            f"{path} is not a readable .safetensors file (truncated or corrupt?): {_first_line(e)}"
         ) from e
 
 
@@ -69,11 +101,17 @@ def read_torch(path: Path) -> dict[str, np.ndarray]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch reports truncation as RuntimeError, pickle faults otherwise
         raise UnreadableFileError(
-            f"{path} is not a readable PyTorch file (truncated or corrupt?): {e}"
+            f"{path} is not a readable PyTorch file (truncated or corrupt?): {_first_line(e)}"
         ) from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        found = sorted(state)[:10] if isinstance(state, dict) else type(state).__name__
+        found = sorted(map(str, state))[:10] if isinstance(state, dict) else type(state).__name__
         raise ConversionError(f"{path} does not hold a state dict of tensors (found {found})")
+    if not all(isinstance(key, str) for key in state):
+        odd = next(key for key in state if not isinstance(key, str))
+        raise ConversionError(
+            f"{path} holds a tensor under the key {odd!r}; a state dict's keys are parameter "
+            "names (strings)"
+        )
     # numpy has no bfloat16: half-precision tensors become float32 (exactly); float64 stays, so
     # that values beyond float32's range are reported by name (source.as_float32).
     half = (torch.float16, torch.bfloat16)
@@ -111,7 +149,7 @@ def read_json(path: Path) -> dict:
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise ConversionError(f"{path} is not readable JSON: {e}") from e
+        raise ConversionError(f"{path} is not readable JSON: {_first_line(e)}") from e
     if not isinstance(value, dict):
         raise ConversionError(f"{path} does not hold a JSON object")
     return value

@@ -119,5 +119,7 @@ def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
             default_mean=IMAGENET_MEAN,
             default_std=IMAGENET_STD,
         ),
-        label_names=label_names(opened.config) if "params/head/kernel" in variables else None,
+        label_names=label_names(opened.config, file=str(opened.weights_file.parent / "config.json"))
+        if "params/head/kernel" in variables
+        else None,
     )
