@@ -209,3 +209,21 @@ def random_checkpoint(
         overwrite=False,
     )
     return directory
+
+
+def save_hf_vit_ti(folder: Path, *, image_size: int = 32, num_labels: int = 4) -> Path:
+    """A Hugging Face ViT-Ti/16 folder (save_pretrained of a seeded random model)."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(0)
+    config = ViTConfig(
+        hidden_size=192,
+        num_hidden_layers=12,
+        num_attention_heads=3,
+        intermediate_size=768,
+        image_size=image_size,
+        num_labels=num_labels,
+    )
+    ViTForImageClassification(config).save_pretrained(folder)
+    return folder

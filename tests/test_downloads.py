@@ -15,10 +15,10 @@ import ml_collections
 import numpy as np
 import pytest
 import torch
-from checkpoint_writers import random_arrays, small_vit_layout
+from checkpoint_writers import random_arrays, save_hf_vit_ti, small_vit_layout
 from loopback_server import serving
 from main_cli import tiny_quickstart
-from transformers import ViTConfig, ViTForImageClassification
+from transformers import ViTForImageClassification
 
 import vit_jax
 from vit_jax import checkpoints, convert_checkpoint, models
@@ -210,18 +210,7 @@ def test_gs_addresses_are_the_public_bucket_over_https():
 
 @pytest.fixture(scope="module")
 def hf_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("hf") / "vit-ti"
-    torch.manual_seed(0)
-    config = ViTConfig(
-        hidden_size=192,
-        num_hidden_layers=12,
-        num_attention_heads=3,
-        intermediate_size=768,
-        image_size=32,
-        num_labels=4,
-    )
-    ViTForImageClassification(config).save_pretrained(folder)
-    return folder
+    return save_hf_vit_ti(tmp_path_factory.mktemp("hf") / "vit-ti")
 
 
 def test_hf_addresses_download_from_the_hub_then_convert_offline_from_its_cache(

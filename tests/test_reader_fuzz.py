@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 import torch
+from checkpoint_writers import save_hf_vit_ti
 
 from vit_jax import convert_checkpoint
 
@@ -142,20 +143,7 @@ def test_a_state_dict_with_keys_that_are_not_names_is_one_line(tmp_path, capsys,
 def test_a_hugging_face_config_with_impossible_fields_is_one_line(
     tmp_path, capsys, change, message
 ):
-    folder = tmp_path / "hf"
-    folder.mkdir()
-    torch.manual_seed(0)
-    from transformers import ViTConfig, ViTForImageClassification
-
-    config = ViTConfig(
-        hidden_size=192,
-        num_hidden_layers=12,
-        num_attention_heads=3,
-        intermediate_size=768,
-        image_size=32,
-        num_labels=2,
-    )
-    ViTForImageClassification(config).save_pretrained(folder)
+    folder = save_hf_vit_ti(tmp_path / "hf", num_labels=2)
     values = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**values, **change}))
     assert message in _one_line_error(tmp_path, capsys, folder, "ViT-Ti_16")
