@@ -1,5 +1,7 @@
 """Batches prefetched to the devices: transferred ahead, checkpointed at the batch handed out."""
 
+import json
+
 import grain
 import jax
 import numpy as np
@@ -7,6 +9,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from tests.test_input_pipeline import assert_same_batch, digits_loader
+from vit_jax.data import input_pipeline
 from vit_jax.training import parallel
 from vit_jax.training.prefetch import DevicePrefetch
 
@@ -81,3 +84,26 @@ def test_a_run_checkpoint_of_prefetched_batches_resumes_at_the_next_batch(tmp_pa
         next(uninterrupted)
     assert_same_batch(next(uninterrupted), expected[0])
     assert not np.array_equal(expected[0]["image"], expected[1]["image"])
+
+
+def test_a_state_saved_when_the_source_repr_printed_its_records_still_resumes():
+    """Runs started before the data source's repr named only its split resume at their next
+    batch (the saved state's data_source is the old, record-printing repr)."""
+    loader = iter(digits_loader(num_epochs=None))
+    for _ in range(3):
+        next(loader)
+    saved = json.loads(loader.get_state())
+    saved["data_source"] = "PaddedSource(source=({'image': array([[[0, 0, 0], ...]]), length=1258)"
+    earlier = json.dumps(saved).encode()
+    expected = next(loader)
+
+    plain = DevicePrefetch(iterator=iter(digits_loader(num_epochs=None)), put=lambda b: b)
+    with pytest.raises(ValueError, match="DataSource in checkpoint does not match"):
+        plain.set_state(earlier)
+    adopted = DevicePrefetch(
+        iterator=iter(digits_loader(num_epochs=None)),
+        put=lambda b: b,
+        adopt_state=input_pipeline.adopt_earlier_state,
+    )
+    adopted.set_state(earlier)
+    assert_same_batch(next(adopted), expected)

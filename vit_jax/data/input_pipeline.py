@@ -10,6 +10,7 @@ batches with records of mask 0 so that every process gets the same number of bat
 
 import dataclasses
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -171,6 +172,21 @@ class PaddedSource:
             record = self.source[index]
             return {"image": record["image"], "label": record["label"], "mask": 1.0}
         return {"image": PADDING_IMAGE, "label": 0, "mask": 0.0}
+
+
+EARLIER_SOURCE_REPR = "PaddedSource(source="  # before the repr named the split, not its records
+
+
+def adopt_earlier_state(state: bytes, *, current: bytes) -> bytes:
+    """A loader state saved when PaddedSource's repr still printed its records, with the data
+    source named as `current` (a state of the same loader) names it, so that a run started then
+    resumes; any other state is returned unchanged. Safe because a resumed run's data content
+    is compared separately (training.progress.check_same_data)."""
+    saved, now = json.loads(state), json.loads(current)
+    source = saved.get("data_source")
+    if not isinstance(source, str) or not source.startswith(EARLIER_SOURCE_REPR):
+        return state
+    return json.dumps({**saved, "data_source": now["data_source"]}, indent=4).encode()
 
 
 def fingerprint(*, dataset: str, data_dir: str | None) -> str:

@@ -92,6 +92,7 @@ def _finetune(
         iterator=iter(loader),
         put=functools.partial(parallel.shard_batch, mesh=mesh, accum_steps=accum),
         depth=config.prefetch_batches,
+        adopt_state=input_pipeline.adopt_earlier_state,
     )
     manager = run_checkpoints.create_manager(
         directory=workdir / "checkpoints", keep=config.keep_checkpoints

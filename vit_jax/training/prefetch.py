@@ -19,10 +19,20 @@ class DevicePrefetch:
     batch when it is asked for. Implements the iterator protocol that grain's Orbax checkpoint
     handler uses (get_state, set_state, start_prefetch)."""
 
-    def __init__(self, *, iterator: Iterator, put: Callable[[Any], Any], depth: int = 2):
+    def __init__(
+        self,
+        *,
+        iterator: Iterator,
+        put: Callable[[Any], Any],
+        depth: int = 2,
+        adopt_state: Callable[[Any], Any] | None = None,
+    ):
+        """`adopt_state(saved, current=...)`, if given, turns a state saved by earlier code into
+        one the loader accepts (vit_jax.data.input_pipeline.adopt_earlier_state)."""
         self._iterator = iterator
         self._put = put
         self._depth = depth
+        self._adopt_state = adopt_state
         self._queue: collections.deque = collections.deque()
         self._state = iterator.get_state()
 
@@ -52,6 +62,8 @@ class DevicePrefetch:
     def set_state(self, state: Any) -> None:
         """Repositions the loader; batches in flight are dropped."""
         self._queue.clear()
+        if self._adopt_state is not None:
+            state = self._adopt_state(state, current=self._iterator.get_state())
         self._iterator.set_state(state)
         self._state = state
 
