@@ -134,3 +134,25 @@ def test_the_fingerprint_follows_content_not_counts(tmp_path, write_image):
     assert input_pipeline.fingerprint(dataset="digits", data_dir=None) == (
         input_pipeline.fingerprint(dataset="digits", data_dir=None)
     )
+
+
+def test_a_damaged_or_incomplete_preparation_is_named_and_overwrite_repairs_it(
+    tmp_path, write_image
+):
+    source = image_folder(tmp_path / "src", write_image)
+    data = tmp_path / "data"
+    folder, _ = prepare(dataset="image_folder", source_dir=source, data_dir=data, name="shoes")
+    before = loadable(data, "shoes")
+    info = folder / "dataset_info.json"
+    text = info.read_text()
+    info.write_text(text[:100])
+    with pytest.raises(ValueError, match=f"{info} is damaged .*--overwrite"):
+        input_pipeline.get_info(dataset="image_folder:shoes", data_dir=str(data))
+    with pytest.raises(ValueError, match=f"{info} is damaged .*--overwrite"):
+        prepare(dataset="image_folder", source_dir=source, data_dir=data, name="shoes")
+    prepare(dataset="image_folder", source_dir=source, data_dir=data, name="shoes", overwrite=True)
+    assert loadable(data, "shoes") == before
+    shard = next(folder.glob("*-test.array_record-*"))
+    shard.unlink()
+    with pytest.raises(FileNotFoundError, match=f"{shard} is missing .*--overwrite"):
+        loadable(data, "shoes")

@@ -236,7 +236,32 @@ def _tfds_name(dataset: str, data_dir: str | None) -> str:
             f"Dataset {dataset!r} is not prepared in data_dir={data_dir}. Prepare it with:\n"
             f"  {prepare_command(dataset=dataset, data_dir=data_dir)}"
         )
+    _check_prepared(
+        sorted(Path(data_dir, name).glob("*/dataset_info.json"))[-1],
+        fix=prepare_command(dataset=dataset, data_dir=data_dir) + " --overwrite",
+    )
     return name
+
+
+def _check_prepared(info_path: Path, *, fix: str) -> None:
+    """The prepared files TFDS and grain will read: dataset_info.json parses and every shard it
+    lists is there; otherwise one ValueError naming the file and the command that remakes it."""
+    try:
+        info = json.loads(info_path.read_text())
+        splits = {s["name"]: len(s.get("shardLengths", [])) for s in info["splits"]}
+        template = info["name"] + "-{split}." + info.get("fileFormat", "array_record")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{info_path} is damaged ({type(error).__name__}: {error}); prepare the dataset "
+            f"again: {fix}"
+        ) from error
+    for split, shards in splits.items():
+        for index in range(shards):
+            shard = info_path.parent / f"{template.format(split=split)}-{index:05d}-of-{shards:05d}"
+            if not shard.is_file():
+                raise FileNotFoundError(
+                    f"{shard} is missing from the prepared dataset; prepare it again: {fix}"
+                )
 
 
 def _split_source(*, dataset: str, data_dir: str | None, split: str) -> Sequence[dict]:

@@ -11,6 +11,7 @@ source folder is unchanged (paths, sizes and modification times of its files).
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -110,6 +111,30 @@ def _swap_in(*, built: Path, final: Path) -> None:
         shutil.rmtree(retired)
 
 
+def _final_builder(
+    *, options: dict, data_dir: Path, overwrite: bool
+) -> tuple[ClassFolderBuilder | None, Path]:
+    """The builder of the prepared dataset in `data_dir` and its folder. TFDS reads an existing
+    preparation's dataset_info.json when the builder is made; if that file is damaged, the
+    folder is found from a builder on an empty folder, and only --overwrite may replace it."""
+    try:
+        builder = _builder(**options, data_dir=data_dir)
+        return builder, Path(builder.data_dir)
+    except Exception as error:  # TFDS raises protobuf's ParseError, among others
+        with tempfile.TemporaryDirectory() as scratch:
+            final = data_dir / Path(_builder(**options, data_dir=scratch).data_dir).relative_to(
+                scratch
+            )
+        if not (final / "dataset_info.json").is_file():
+            raise
+        if not overwrite:
+            raise ValueError(
+                f"{final / 'dataset_info.json'} is damaged ({type(error).__name__}); prepare the "
+                "dataset again with --overwrite"
+            ) from error
+        return None, final
+
+
 def prepare(
     *,
     dataset: str,
@@ -137,8 +162,7 @@ def prepare(
         skip_bad_images=skip_bad_images,
         evaluation_only=evaluation_only,
     )
-    final_builder = _builder(**options, data_dir=data_dir)
-    final = Path(final_builder.data_dir)
+    final_builder, final = _final_builder(options=options, data_dir=data_dir, overwrite=overwrite)
     clean_leftovers(data_dir=data_dir)
     if (final / "dataset_info.json").is_file() and not overwrite:
         report = read_report(directory=final)
