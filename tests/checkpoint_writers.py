@@ -144,18 +144,15 @@ def rescale_head(model, head, *, images: np.ndarray, largest_logit: float = 4.0)
 
 
 def torch_bilinear(pos_embedding: np.ndarray, grid, new_grid) -> np.ndarray:
-    """Independent reference: torch interpolate(bilinear, align_corners=False, no antialias).
-
-    It samples the old grid at half-pixel centres (x_old = (x_new + 0.5) * old / new - 0.5),
-    clamped at the border: each embedding is read where its patch lies in the image, which is
-    the paper's "2D interpolation ... according to their location in the original image".
-    """
+    """Independent reference for the position-embedding resize: torch interpolate(bilinear,
+    align_corners=True), which samples the old grid at x_old = x_new * (old - 1) / (new - 1),
+    as scipy.ndimage.zoom(order=1) does in the original vit_jax and big_vision."""
     import torch
 
     width = pos_embedding.shape[-1]
     image = torch.from_numpy(pos_embedding[0, 1:].reshape(*grid, width)).permute(2, 0, 1)[None]
     resized = torch.nn.functional.interpolate(
-        image, size=new_grid, mode="bilinear", align_corners=False
+        image, size=new_grid, mode="bilinear", align_corners=True
     )
     return resized[0].permute(1, 2, 0).reshape(-1, width).numpy()
 

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+import scipy.ndimage
 from checkpoint_writers import torch_bilinear
 from flax import traverse_util
 
@@ -23,7 +24,9 @@ from vit_jax.models import create_model
     [((14, 14), (24, 24)), ((14, 14), (12, 20)), ((24, 24), (14, 14))],
     ids=["224to384", "non_square", "384to224"],
 )
-def test_position_embedding_resize_matches_bilinear_interpolation(grid, new_grid):
+def test_position_embedding_resize_is_the_original_codes_order_1_zoom(grid, new_grid):
+    """As the original vit_jax (checkpoint.resize_posemb) and big_vision do it: scipy's order-1
+    zoom of the patch grid, class row kept; torch's align_corners=True bilinear agrees."""
     rng = np.random.default_rng(0)
     pos_embedding = rng.standard_normal((1, 1 + grid[0] * grid[1], 32)).astype(np.float32)
     resized = checkpoints.resize_position_embedding(
@@ -31,20 +34,24 @@ def test_position_embedding_resize_matches_bilinear_interpolation(grid, new_grid
     )
     assert resized.shape == (1, 1 + new_grid[0] * new_grid[1], 32)
     assert np.array_equal(resized[:, 0], pos_embedding[:, 0])
+    patches = pos_embedding[0, 1:].reshape(*grid, 32)
+    zoom = (new_grid[0] / grid[0], new_grid[1] / grid[1], 1)
+    expected = scipy.ndimage.zoom(patches, zoom, order=1).reshape(-1, 32)
+    np.testing.assert_allclose(resized[0, 1:], expected, rtol=0, atol=1e-6)
     np.testing.assert_allclose(
         resized[0, 1:], torch_bilinear(pos_embedding, grid, new_grid), rtol=0, atol=1e-5
     )
 
 
 def test_position_embedding_resize_by_hand():
-    """2x2 -> 4x4: rows/columns are sampled at 0, 0.25, 0.75, 1 of the old grid (half-pixel
-    centres, clamped), so the value 2*row + column becomes 2*r + c at those positions."""
+    """2x2 -> 4x4: rows/columns are sampled at 0, 1/3, 2/3, 1 of the old grid (corners kept),
+    so the value 2*row + column becomes 2*r + c at those positions."""
     grid_values = np.array([[0.0, 1.0], [2.0, 3.0]], np.float32)
     pos_embedding = np.concatenate([[[7.0]], grid_values.reshape(4, 1)])[None].astype(np.float32)
     resized = checkpoints.resize_position_embedding(
         pos_embedding=pos_embedding, grid=(2, 2), new_grid=(4, 4)
     )
-    at = np.array([0.0, 0.25, 0.75, 1.0])
+    at = np.array([0.0, 1 / 3, 2 / 3, 1.0])
     expected = 2 * at[:, None] + at[None, :]
     assert resized[0, 0, 0] == 7.0
     np.testing.assert_allclose(resized[0, 1:, 0].reshape(4, 4), expected, atol=1e-6)

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import scipy.ndimage
 
 from vit_jax import models
 from vit_jax.common.staged_folder import check_replaceable, staged_folder
@@ -52,9 +53,10 @@ def resize_position_embedding(
     """Position embedding (1, 1 + gh*gw, D) for a gh' x gw' patch grid (paper section 3.2).
 
     The class-token row is kept; the patch rows, laid out as a (gh, gw, D) image, are resized
-    by 2-D linear interpolation with half-pixel centres, so that every embedding is read at
-    the location of its patch in the image (= torch interpolate(mode='bilinear',
-    align_corners=False), no antialiasing).
+    as the original vit_jax and big_vision do: scipy.ndimage.zoom with order 1 (linear) on the
+    grid, which maps the corner embeddings onto the new corners (= torch interpolate(
+    mode='bilinear', align_corners=True)). Fine-tuning a released checkpoint at another
+    resolution therefore starts from the embedding its authors' code would give.
     """
     rows, width = pos_embedding.shape[1] - 1, pos_embedding.shape[2]
     if rows != grid[0] * grid[1]:
@@ -63,9 +65,10 @@ def resize_position_embedding(
         )
     if tuple(grid) == tuple(new_grid):
         return pos_embedding
-    patch_grid = pos_embedding[0, 1:].reshape(grid[0], grid[1], width)
-    resized = jax.image.resize(patch_grid, (*new_grid, width), method="linear", antialias=False)
-    resized = np.asarray(resized, dtype=np.float32).reshape(1, -1, width)
+    patch_grid = pos_embedding[0, 1:].reshape(grid[0], grid[1], width).astype(np.float64)
+    factors = (new_grid[0] / grid[0], new_grid[1] / grid[1], 1)
+    resized = scipy.ndimage.zoom(patch_grid, factors, order=1, grid_mode=False)
+    resized = resized.astype(np.float32).reshape(1, -1, width)
     return np.concatenate([pos_embedding[:, :1], resized], axis=1)
 
 
