@@ -2,8 +2,8 @@
 docs/ARCHITECTURE.md contract 2; `load` is the one way to read them, re-exported here), one
 reader per published format (formats/), the conversion itself (convert.py), pre-Linen names
 (names.py), the Orbax checkpoints of a training run (run_checkpoints.py), downloads from the
-Hugging Face hub and HTTP / gs:// addresses (remote.py) and the table of named checkpoints with
-their conversion on first use (named.py).
+Hugging Face hub (hub.py) and HTTP / gs:// addresses (remote.py) and the table of named
+checkpoints with their conversion on first use (named.py).
 
 May import: common, models. Imported by: training, inference, analysis, bench and the
 convert_checkpoint command.

@@ -17,7 +17,7 @@ from pathlib import Path
 import jax
 from filelock import FileLock
 
-from vit_jax.checkpoints import remote
+from vit_jax.checkpoints import hub, remote
 from vit_jax.checkpoints.converted import METADATA_FILE
 from vit_jax.common.cache import cache_dir
 
@@ -154,7 +154,7 @@ def _converted_local(*, path: Path, model: str) -> Path:
 def _convert(*, entry: NamedCheckpoint, output: Path) -> None:
     from vit_jax.checkpoints.convert import convert
 
-    source = remote.fetch(entry.source, sha256=entry.sha256, size=entry.size)
+    source = _fetch(entry.source, sha256=entry.sha256, size=entry.size)
     print(f"{entry.source}: converting once into {output}")
     with remote.discarded_if_unusable(source, address=entry.source):
         convert(
@@ -166,6 +166,13 @@ def _convert(*, entry: NamedCheckpoint, output: Path) -> None:
             overwrite=output.exists(),
             source_address=entry.source,
         )
+
+
+def _fetch(spec: str, *, sha256: str | None = None, size: int | None = None) -> Path:
+    """The local path of `spec`: a hub snapshot folder for hf://, else the downloaded file."""
+    if spec.startswith("hf://"):
+        return hub.hub_folder(spec)
+    return remote.download(spec, sha256=sha256, size=size)
 
 
 def _slug(spec: str) -> str:
@@ -207,7 +214,7 @@ def convert_input(
     if address is None:
         local, downloaded = Path(input), contextlib.nullcontext()
     else:
-        local = remote.fetch(address, sha256=entry and entry.sha256)
+        local = _fetch(address, sha256=entry and entry.sha256)
         downloaded = remote.discarded_if_unusable(local, address=address)
     with downloaded:
         return convert(

@@ -1,6 +1,6 @@
-"""Checkpoints named by an address: `hf://ORG/NAME[@REVISION]` through huggingface_hub (only the
-files the converter reads, into the hub's own cache), and `https://`, `http://` or
-`gs://BUCKET/PATH` (the bucket's public https address) streamed into $VIT_JAX_CACHE/downloads.
+"""Checkpoints named by an address: `https://`, `http://` or `gs://BUCKET/PATH` (the bucket's
+public https address) streamed into $VIT_JAX_CACHE/downloads (`hf://ORG/NAME[@REVISION]` is
+hub.py's).
 
 A download is written to `<file>.part`, resumed with an HTTP Range request after an interruption
 (a few times within one call, and by the next call), checked against the size the server
@@ -26,8 +26,6 @@ from vit_jax.common.cache import cache_dir
 from vit_jax.common.errors import describe
 
 SCHEMES = ("hf://", "https://", "http://", "gs://")
-HUB_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-HUB_FILES = ("config.json", "preprocessor_config.json")
 ATTEMPTS = 4
 # A transfer slower than MIN_RATE bytes/s over any RATE_WINDOW seconds stops (resumable): a server
 # that trickles would otherwise hold the command forever (each read has its own timeout only).
@@ -67,13 +65,6 @@ def by_hand(address: str, file_name: str) -> str:
     return f"download it by hand (curl -L -C - -o {file_name} {address}) and " + give_local(
         file_name
     )
-
-
-def fetch(spec: str, *, sha256: str | None = None, size: int | None = None) -> Path:
-    """The local path of `spec`: a hub snapshot folder for hf://, else the downloaded file."""
-    if spec.startswith("hf://"):
-        return hub_folder(spec)
-    return download(spec, sha256=sha256, size=size)
 
 
 @contextlib.contextmanager
@@ -153,12 +144,12 @@ def _transfer(address: str, *, partial: Path, progress: bool) -> None:
     except requests.exceptions.ConnectionError as error:
         host = urlparse(address).netloc
         raise DownloadError(
-            f"cannot connect to {host} for {address} ({_reason(error)}); check the network, or "
-            + by_hand(address, name)
+            f"cannot connect to {host} for {address} ({short_reason(error)}); check the network, "
+            "or " + by_hand(address, name)
         ) from error
     except requests.exceptions.RequestException as error:  # redirect loops, bad addresses
         raise DownloadError(
-            f"{address}: {type(error).__name__}: {_reason(error)}; check the address, or "
+            f"{address}: {type(error).__name__}: {short_reason(error)}; check the address, or "
             + by_hand(address, name)
         ) from error
     with response:
@@ -222,96 +213,9 @@ def _arriving(response: requests.Response) -> Iterator[bytes]:
         yield chunk
 
 
-def _reason(error: Exception) -> str:
+def short_reason(error: Exception) -> str:
     text = str(error)
     for known in ("Name or service not known", "Connection refused", "timed out"):
         if known in text:
             return known
     return text.splitlines()[0][:200]
-
-
-def hub_folder(spec: str) -> Path:
-    """The hub snapshot folder holding config.json and the weights (safetensors, else the .bin)
-    of hf://ORG/NAME[@REVISION], downloading only those files (HF_ENDPOINT, HF_HUB_OFFLINE and
-    the hub cache are huggingface_hub's)."""
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    repo, _, revision = spec.removeprefix("hf://").partition("@")
-    endpoint = os.environ.get("HF_ENDPOINT") or None
-    folder = repo.split("/")[-1]
-    manual = f"download it by hand (hf download {repo} --local-dir {folder}) and " + give_local(
-        folder
-    )
-
-    # huggingface_hub retries a refused connection for about 25 s, warning twice per try: one
-    # request tells first whether the hub answers at all; if not, only its cache is read.
-    unreachable = _unreachable_reason(endpoint or constants.ENDPOINT)
-
-    def get(file_name: str) -> Path:
-        return Path(
-            hf_hub_download(
-                repo,
-                file_name,
-                revision=revision or None,
-                endpoint=endpoint,
-                local_files_only=unreachable is not None,
-            )
-        )
-
-    missing = []
-
-    def fetched(file_name: str) -> bool:
-        """Downloads an optional file; False when it is absent (or, offline, not cached)."""
-        try:
-            get(file_name)
-            return True
-        except EntryNotFoundError as error:
-            missing.append(error)
-            return False
-
-    try:
-        config = get(HUB_FILES[0])
-        fetched(HUB_FILES[1])
-        weights = next((name for name in HUB_WEIGHTS if fetched(name)), None)
-    except (RepositoryNotFoundError, RevisionNotFoundError, HfHubHTTPError) as error:
-        raise DownloadError(f"{spec}: {_first_line(error)}; check the name, or {manual}") from error
-    except LocalEntryNotFoundError as error:
-        raise _unreachable(spec, unreachable or error, manual) from error
-    if weights is None:
-        offline = [e for e in missing if isinstance(e, LocalEntryNotFoundError)]
-        if offline:
-            raise _unreachable(spec, unreachable or offline[0], manual)
-        raise DownloadError(f"{spec}: the repository has neither of {', '.join(HUB_WEIGHTS)}")
-    return config.parent
-
-
-def _unreachable_reason(endpoint: str) -> str | None:
-    """Why the hub at `endpoint` cannot be reached (offline mode, no connection), or None when
-    it answers (with any HTTP status)."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return "HF_HUB_OFFLINE is set"
-    try:
-        requests.head(endpoint, timeout=10, allow_redirects=False).close()
-    except requests.exceptions.RequestException as error:
-        return f"{urlparse(endpoint).netloc}: {_reason(error)}"
-    return None
-
-
-def _first_line(error: Exception | str) -> str:
-    return str(error).strip().splitlines()[0][:200]
-
-
-def _unreachable(spec: str, error: Exception | str, manual: str) -> DownloadError:
-    return DownloadError(
-        f"{spec}: not in the Hugging Face cache and the hub cannot be reached "
-        f"({_first_line(error)}); connect, or {manual}"
-    )
