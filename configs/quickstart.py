@@ -3,10 +3,10 @@
 
 Run:
   python main.py --config configs/quickstart.py --workdir runs/quickstart
-Expected: test accuracy about 97% after 20 epochs (measured: 97.0%, macro F1 97.0%, 60 s wall
-time on a 2-core CPU shared with other jobs). The model: a 4-layer ViT (hidden size 64, 4 heads,
-MLP 128) on the digits upscaled to 16x16 in 4x4 patches (16 tokens + class token); AdamW, lr 1e-3
-with warmup and cosine decay, batch 32.
+Expected: test accuracy about 98% after 20 epochs (measured: 98.15%, macro F1 98.14%; training
+49.9 s and 84 s for the whole command on a quiet 2-core x86-64 CPU). The model: a 4-layer ViT
+(hidden size 64, 4 heads, MLP 128) on the digits upscaled to 16x16 in 4x4 patches (16 tokens +
+class token); AdamW, lr 1e-3 with warmup and cosine decay, batch 32.
 """
 
 from configs import common
