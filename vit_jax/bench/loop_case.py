@@ -67,22 +67,11 @@ def bare_step_timer(*, config, exp, optimizer) -> tuple[Timer, float | None]:
     """The training loop's own compiled step (uint8 pixels normalised on the device) over the
     batches of the loop's own loader for one epoch, transferred to the devices beforehand and
     taken in turn: what the loop would reach if loading, logging and checkpoints cost nothing."""
-    from vit_jax.data import input_pipeline  # grain and TFDS: only the loop case needs them
     from vit_jax.data.preprocessing import parse_preprocessing
+    from vit_jax.training import experiment  # grain and TFDS: only the loop case needs them
 
     mesh = parallel.create_mesh()
-    loader = input_pipeline.create_loader(
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        split="train",
-        batch_size=exp.recipe.batch_size,
-        image_size=tuple(config.image_size),
-        preprocessing=exp.preprocessing,
-        train=True,
-        seed=config.seed,
-        augment=config.augment,
-        pixels=True,
-    )
+    loader = experiment.train_loader(config=config, exp=exp)  # the loop's, for one epoch
     batches = [parallel.shard_batch(batch, mesh=mesh) for batch in loader]
     state = parallel.replicate(
         create_train_state(variables=exp.variables, optimizer=optimizer), mesh=mesh

@@ -211,6 +211,25 @@ def _training_fields(*, name: str, dtype: str) -> dict:
     return fields
 
 
+def train_loader(*, config: ml_collections.ConfigDict, exp: Experiment):
+    """The training split's grain loader as the loop reads it: the recipe's batch, shuffled by
+    the config's seed for config.num_epochs epochs, uint8 pixels (normalised on the device)."""
+    return input_pipeline.create_loader(
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        split="train",
+        batch_size=exp.recipe.batch_size,
+        image_size=tuple(config.image_size),
+        preprocessing=exp.preprocessing,
+        train=True,
+        seed=config.seed,
+        num_epochs=config.num_epochs,
+        augment=config.augment,
+        worker_count=config.worker_count,
+        pixels=True,
+    )
+
+
 def build(config: ml_collections.ConfigDict) -> Experiment:
     """Checks `config`, the dataset and the checkpoint, and builds the model and its variables."""
     check_config(config)

@@ -74,22 +74,8 @@ def _finetune(
         accum_steps=accum,
         normalisation=parse_preprocessing(preprocessing=exp.preprocessing),
     )
-    loader = input_pipeline.create_loader(
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        split="train",
-        batch_size=recipe.batch_size,
-        image_size=tuple(config.image_size),
-        preprocessing=exp.preprocessing,
-        train=True,
-        seed=config.seed,
-        num_epochs=config.num_epochs,
-        augment=config.augment,
-        worker_count=config.worker_count,
-        pixels=True,
-    )
     train_iter = DevicePrefetch(
-        iterator=iter(loader),
+        iterator=iter(experiment.train_loader(config=config, exp=exp)),
         put=functools.partial(parallel.shard_batch, mesh=mesh, accum_steps=accum),
         depth=config.prefetch_batches,
         adopt_state=input_pipeline.adopt_earlier_state,
