@@ -17,7 +17,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from vit_jax.common import interrupts
-from vit_jax.common.errors import run_command
+from vit_jax.common.errors import full_disk_named, run_command
 from vit_jax.training.command_line import parse_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file (configs/*.py)")
@@ -55,10 +55,11 @@ def _experiment() -> None:
         num_processes=config.num_processes,
         process_id=config.process_id,
     )
-    if "cells" in config:
-        study.run_study(config=config, workdir=workdir)
-    else:
-        loop.train_and_evaluate(config=config, workdir=workdir)
+    with full_disk_named(workdir):  # the checkpoint library reports a full disk as text
+        if "cells" in config:
+            study.run_study(config=config, workdir=workdir)
+        else:
+            loop.train_and_evaluate(config=config, workdir=workdir)
 
 
 def main(argv: list[str]) -> None:

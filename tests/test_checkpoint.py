@@ -15,6 +15,7 @@ from checkpoint_writers import torch_bilinear
 from flax import traverse_util
 
 from vit_jax import checkpoints
+from vit_jax.common.errors import describe
 from vit_jax.common.staged_folder import staged_folder
 from vit_jax.models import create_model
 
@@ -190,15 +191,23 @@ def test_existing_checkpoint_needs_overwrite_and_other_folders_are_refused(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck", "other"]
 
 
-def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
+def test_a_save_that_fills_the_disk_leaves_nothing_and_names_the_output(tmp_path, monkeypatch):
     def fail(self, directory, *args, **kwargs):
         directory.mkdir()
         (directory / "half-written").write_text("")
-        raise OSError("disk full")
+        # As tensorstore reports it from Orbax's writing thread: a ValueError's text.
+        raise ValueError(
+            f'RESOURCE_EXHAUSTED: Error writing "params.head.bias/0" in OCDBT database at local '
+            f'file "{directory}/": Failed to write 1024 bytes to file 15: No space left on device '
+            "[os_error_code='28']"
+        )
 
     monkeypatch.setattr(ocp.Checkpointer, "save", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OSError) as error:
         checkpoints.save(directory=tmp_path / "ck", variables={}, metadata={}, overwrite=False)
+    assert describe(error.value) == (
+        f"No space left on device: {tmp_path / 'ck'} (free some space or write elsewhere)"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

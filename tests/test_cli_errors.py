@@ -5,10 +5,13 @@ main.py runs in subprocesses (absl exits the process); the other commands' `main
 return their exit status and run in-process."""
 
 import errno
+import logging
 import os
 import re
 import signal
 import subprocess
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +20,7 @@ import pytest
 from main_cli import ROOT, TINY_ARGS, _command, run_main, subprocess_env
 
 from vit_jax import benchmark, convert_checkpoint, prepare_data
-from vit_jax.common.errors import describe
+from vit_jax.common.errors import DEBUG_ENV, describe, quiet_background_errors
 
 # (case, extra arguments, text the message must contain); "{tmp}" is the test's folder.
 MAIN_CASES = [
@@ -178,3 +181,52 @@ def test_a_full_disk_names_the_path():
     assert describe(error) == (
         "No space left on device: /runs/a/results.json (free some space or write elsewhere)"
     )
+
+
+def test_background_failures_print_one_line_and_late_loop_callbacks_nothing(monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda arguments: seen.append(arguments.exc_value))
+    monkeypatch.setattr(threading, "excepthook", lambda arguments: seen.append(arguments.exc_value))
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    quiet_background_errors("convert_checkpoint")
+
+    class LateCallback:
+        def __del__(self):
+            raise RuntimeError("Event loop is closed")
+
+    class FailedWrite:
+        def __del__(self):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/out/d/0")
+
+    LateCallback()
+    FailedWrite()
+    worker = threading.Thread(target=lambda: 1 / 0)
+    worker.start()
+    worker.join()
+    assert seen == []
+    assert capsys.readouterr().err.splitlines() == [
+        "convert_checkpoint: warning: a background task failed: No space left on device: /out/d/0 "
+        "(free some space or write elsewhere)",
+        "convert_checkpoint: warning: a background task failed: division by zero",
+    ]
+
+    def record(logger: str, path: str, message: str) -> logging.LogRecord:
+        try:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError:
+            failure = sys.exc_info()
+        return logging.LogRecord(logger, logging.ERROR, path, 1, message, None, failure)
+
+    orbax_thread = record(
+        "absl", "/site/orbax/checkpoint/async_checkpointer.py", "Failed in background save thread"
+    )
+    sibling_write = record("asyncio", "/asyncio/events.py", "Task exception was never retrieved")
+    ours = record("absl", "/site/vit_jax/training/loop.py", "something else")
+    assert not logging.getLogger("absl").filter(orbax_thread)
+    assert not logging.getLogger("asyncio").filter(sibling_write)
+    assert logging.getLogger("absl").filter(ours)
+
+    monkeypatch.setenv(DEBUG_ENV, "1")
+    LateCallback()
+    assert [str(error) for error in seen] == ["Event loop is closed"]
+    assert logging.getLogger("absl").filter(orbax_thread)

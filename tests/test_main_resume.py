@@ -112,11 +112,13 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(tmp_path, refer
     # Saving is asynchronous: the checkpoint of step 12 may still be a temporary folder.
     committed = sorted(int(p.name) for p in (resumed / "checkpoints").iterdir() if p.name.isdigit())
     newest, previous = committed[-1], committed[-2]
-    state = resumed / "checkpoints" / str(newest) / "state"
-    largest = max((p for p in state.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
-    largest.write_bytes(largest.read_bytes()[:16])  # truncated
+    # A truncated OCDBT manifest fails one read while the others are still in flight: their late
+    # callbacks must not print tracebacks.
+    manifest = resumed / "checkpoints" / str(newest) / "state" / "manifest.ocdbt"
+    manifest.write_bytes(manifest.read_bytes()[:16])
     done = run_main(*TINY_ARGS, workdir=resumed)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert f"checkpoint {newest} in" in done.stderr
     assert f"resuming from step {previous}" in done.stderr
     assert (resumed / "checkpoints" / "damaged" / str(newest)).is_dir()

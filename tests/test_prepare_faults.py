@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from main_cli import ROOT, subprocess_env
+from tensorflow_datasets.core import file_adapters
 
+from vit_jax.common.errors import describe
 from vit_jax.data import folder_scan, input_pipeline
 from vit_jax.data.folder_scan import UnreadableImagesError
 from vit_jax.data.prepare import STAGING_PREFIX, prepare
@@ -52,6 +54,30 @@ def test_a_failed_overwrite_keeps_the_old_dataset(tmp_path, write_image):
         prepare(
             dataset="image_folder", source_dir=source, data_dir=data, name="shoes", overwrite=True
         )
+    assert loadable(data, "shoes") == before
+    assert not list(data.glob(f"{STAGING_PREFIX}*"))
+
+
+def test_a_full_disk_during_overwrite_names_the_folder_and_keeps_the_old_dataset(
+    tmp_path, write_image, monkeypatch
+):
+    source = image_folder(tmp_path / "src", write_image)
+    data = tmp_path / "data"
+    prepare(dataset="image_folder", source_dir=source, data_dir=data, name="shoes")
+    before = loadable(data, "shoes")
+
+    def full_disk(path, examples):  # what array_record's writer raises, as text
+        raise RuntimeError(f"write() failed: No space left on device; writing {path}")
+
+    monkeypatch.setattr(file_adapters.ArrayRecordFileAdapter, "write_examples", full_disk)
+    with pytest.raises(OSError) as error:
+        prepare(
+            dataset="image_folder", source_dir=source, data_dir=data, name="shoes", overwrite=True
+        )
+    monkeypatch.undo()
+    assert describe(error.value) == (
+        f"No space left on device: {data} (free some space or write elsewhere)"
+    )
     assert loadable(data, "shoes") == before
     assert not list(data.glob(f"{STAGING_PREFIX}*"))
 

@@ -314,10 +314,10 @@ def test_a_failed_report_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
     def half_then_full_disk(self, data, *args, **kwargs):
         write_text(self, data[: len(data) // 2])
-        raise OSError(28, "No space left on device", str(self))
+        raise OSError(28, "No space left on device")  # as write(2) reports it: no file named
 
     monkeypatch.setattr(Path, "write_text", half_then_full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as error:
         write_run_report(
             workdir=tmp_path,
             config=CONFIG,
@@ -326,6 +326,7 @@ def test_a_failed_report_write_keeps_the_previous_file(tmp_path, monkeypatch):
             results=_results(epochs=1, seed=5),
         )
     monkeypatch.undo()
+    assert error.value.filename == str(tmp_path / "results.json")
     assert (tmp_path / "results.json").read_text() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 

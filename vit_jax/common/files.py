@@ -10,11 +10,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from vit_jax.common.errors import full_disk_named
+
 
 @contextlib.contextmanager
 def replacing(path: Path | str) -> Iterator[Path]:
     """Yields a temporary path beside `path`; when the block ends without an error the file
-    written there replaces `path` (fsynced first), otherwise it is removed."""
+    written there replaces `path` (fsynced first), otherwise it is removed. A full disk's error
+    names `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -22,10 +25,11 @@ def replacing(path: Path | str) -> Iterator[Path]:
     temporary = Path(name)
     os.chmod(temporary, _mode_for(path))
     try:
-        yield temporary
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
+        with full_disk_named(path):
+            yield temporary
+            with open(temporary, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 

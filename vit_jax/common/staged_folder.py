@@ -11,7 +11,8 @@ goes through `staged_folder`, which
   finds the first's output and refuses unless told to overwrite;
 - removes staging folders that killed commands left beside the destination (under the lock, so
   none in use is touched), and puts back an old version set aside by a swap that was killed;
-- on any failure removes its staging folder and leaves the destination as it was.
+- on any failure removes its staging folder and leaves the destination as it was; a full disk
+  is reported as OSError(ENOSPC) naming the destination.
 Written by hand: no library offers an atomic replace of a whole folder with these checks.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from vit_jax.common.cache import cache_dir
+from vit_jax.common.errors import full_disk_named
 
 STAGING_MARK = ".partial-"
 
@@ -78,7 +80,8 @@ def staged_folder(
                 shutil.rmtree(stale, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=prefix, dir=directory.parent))
         try:
-            yield staging
+            with full_disk_named(directory):
+                yield staging
             check_replaceable(directory, owned=owned, kind=kind, overwrite=overwrite)
             _swap(staging=staging, directory=directory)
         finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
+from vit_jax.common.errors import full_disk_named
 from vit_jax.data import PREPARED_DATASETS as DATASETS
 from vit_jax.data.class_folder_builder import ClassFolderBuilder
 from vit_jax.data.folder_scan import is_archive, open_source, source_fingerprint
@@ -181,14 +182,14 @@ def prepare(
     created = not data_dir.exists()
     staging = data_dir / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
+    manual_dir = str(source.parent if is_archive(source) else source)
     try:
-        builder = _builder(**options, data_dir=staging)
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(
-                manual_dir=str(source.parent if is_archive(source) else source)
+        with full_disk_named(data_dir):
+            builder = _builder(**options, data_dir=staging)
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
             )
-        )
-        _swap_in(built=Path(builder.data_dir), final=final)
+            _swap_in(built=Path(builder.data_dir), final=final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(data_dir.iterdir()):
