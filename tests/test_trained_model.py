@@ -6,6 +6,7 @@ import ast
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,22 @@ def test_the_export_command_writes_the_same_model(trained, tmp_path):
     np.testing.assert_array_equal(
         ours[kernel[0]]["head"]["kernel"], auto["params"]["head"]["kernel"]
     )
+
+
+def test_export_of_a_damaged_checkpoint_says_which_and_what_to_do(trained, tmp_path, capsys):
+    workdir, _, _ = trained
+    damaged = tmp_path / "run"
+    shutil.copytree(workdir / "checkpoints", damaged / "checkpoints")
+    final = max(int(p.name) for p in (damaged / "checkpoints").iterdir() if p.name.isdigit())
+    manifest = damaged / "checkpoints" / str(final) / "state" / "manifest.ocdbt"
+    manifest.write_bytes(manifest.read_bytes()[:16])
+    assert export.main(["--workdir", str(damaged), "--output", str(tmp_path / "e")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"export: error: checkpoint {final} in {damaged / 'checkpoints'} ")
+    assert error.rstrip().endswith(
+        "export --which best, or run the training command again to repair the run"
+    )
+    assert len(error.splitlines()) == 1 and not (tmp_path / "e").exists()
 
 
 def test_evaluate_gives_the_runs_test_metrics_exactly(trained, tmp_path, digit_pngs):

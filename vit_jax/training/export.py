@@ -12,7 +12,7 @@ import orbax.checkpoint as ocp
 from vit_jax import checkpoints
 from vit_jax.checkpoints import run_checkpoints
 from vit_jax.checkpoints.hf_export import write_hf_folder
-from vit_jax.common.errors import UserError
+from vit_jax.common.errors import UserError, describe
 from vit_jax.training import EXPORT_FORMATS as FORMATS
 from vit_jax.training import EXPORTS as WHICH
 
@@ -73,12 +73,19 @@ def run_model(*, workdir: Path | str, which: str) -> tuple[dict, dict]:
             kind = "checkpoint" if which == "final" else "end-of-epoch checkpoint"
             hint = "; use --which final" if which == "best" else ""
             raise UserError(f"{directory} has no {kind} yet{hint}")
-        restored = manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(), progress=ocp.args.JsonRestore()
-            ),
-        )
+        try:
+            restored = manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(), progress=ocp.args.JsonRestore()
+                ),
+            )
+        except Exception as error:  # damage shows as OSError, JSON, Orbax or tensorstore errors
+            other = "best" if which == "final" else "final"
+            raise UserError(
+                f"checkpoint {step} in {directory} cannot be read ({describe(error)[:200]}); "
+                f"export --which {other}, or run the training command again to repair the run"
+            ) from error
     finally:
         manager.close()
     progress, state = restored.progress, restored.state
