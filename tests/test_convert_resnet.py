@@ -15,13 +15,25 @@ from checkpoint_writers import (
     resnet_keys,
 )
 from flax import traverse_util
-from transformers import ResNetConfig, ResNetForImageClassification
+from PIL import Image
+from transformers import AutoImageProcessor, ResNetConfig, ResNetForImageClassification
 
-from vit_jax import checkpoints, convert_checkpoint
+from vit_jax import Classifier, checkpoints, convert_checkpoint
 from vit_jax.models import create_model
 
 TOLERANCE = 1e-4
 IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+# microsoft/resnet-50's preprocessor_config.json, as published.
+MICROSOFT_RESNET = {
+    "crop_pct": 0.875,
+    "do_normalize": True,
+    "do_resize": True,
+    "feature_extractor_type": "ConvNextFeatureExtractor",
+    "image_mean": IMAGENET["mean"],
+    "image_std": IMAGENET["std"],
+    "resample": 3,
+    "size": 224,
+}
 
 
 def convert(args: list) -> None:
@@ -68,9 +80,7 @@ def resnet50():
 @pytest.mark.slow
 def test_full_size_resnet50_hf_folder_matches_pytorch(tmp_path, resnet50):
     resnet50.save_pretrained(tmp_path / "hf")
-    (tmp_path / "hf" / "preprocessor_config.json").write_text(
-        json.dumps({"image_mean": IMAGENET["mean"], "image_std": IMAGENET["std"], "resample": 3})
-    )
+    (tmp_path / "hf" / "preprocessor_config.json").write_text(json.dumps(MICROSOFT_RESNET))
     saved = safetensors.torch.load_file(tmp_path / "hf" / "model.safetensors")
     # the file has exactly microsoft/resnet-50's names and shapes
     table = {hf: shape for hf, shape, _ in resnet_keys("ResNet-50")[0]}
@@ -88,7 +98,13 @@ def test_full_size_resnet50_hf_folder_matches_pytorch(tmp_path, resnet50):
     )
     restored = checkpoints.restore(directory=tmp_path / "out")
     meta = restored.metadata
-    assert meta["preprocessing"] == {**IMAGENET, "resize_method": "bicubic"}
+    assert meta["preprocessing"] == {
+        **IMAGENET,
+        "resize_method": "bicubic",
+        "resize_shortest_edge": 256,
+        "crop_size": 224,
+        "crop_offset": "floor",
+    }
     assert meta["source_format"] == "hf_resnet" and meta["num_classes"] == 1000
     stats = traverse_util.flatten_dict(restored.variables["batch_stats"], sep="/")
     assert len(stats) == 2 * 53
@@ -99,6 +115,19 @@ def test_full_size_resnet50_hf_folder_matches_pytorch(tmp_path, resnet50):
     expected = torch_logits(resnet50, images)
     assert np.abs(expected).max() > 1.0
     assert np.abs(logits_of(tmp_path / "out", images) - expected).max() <= TOLERANCE
+
+    # Image files of other shapes, through the checkpoint's own processor and through ours.
+    processor = AutoImageProcessor.from_pretrained(tmp_path / "hf", backend="pil")
+    classifier = Classifier.load(tmp_path / "out")
+    for index, (width, height) in enumerate([(136, 102), (97, 143)]):
+        file = tmp_path / f"{index}.jpg"
+        pixels = np.random.default_rng(index).integers(0, 256, (height, width, 3), np.uint8)
+        Image.fromarray(pixels).save(file)
+        with Image.open(file) as image:
+            pixels = processor(images=image.convert("RGB"), return_tensors="np")["pixel_values"]
+        expected = torch_logits(resnet50, pixels.transpose(0, 2, 3, 1))
+        ours = classifier.logits([file])[0]
+        assert np.abs(ours - expected[0]).max() <= TOLERANCE
 
 
 def test_torchvision_pth_matches_pytorch_and_hf_conversion(tmp_path, resnet50):
@@ -116,7 +145,13 @@ def test_torchvision_pth_matches_pytorch_and_hf_conversion(tmp_path, resnet50):
     )
     meta = checkpoints.restore(directory=tmp_path / "out").metadata
     assert meta["source_format"] == "torchvision_resnet"
-    assert meta["preprocessing"] == {**IMAGENET, "resize_method": "bilinear"}
+    assert meta["preprocessing"] == {  # torchvision's documented IMAGENET1K_V1 transform
+        **IMAGENET,
+        "resize_method": "bilinear",
+        "resize_shortest_edge": 256,
+        "crop_size": 224,
+        "crop_offset": "round",
+    }
     images = random_images(batch=2, size=(64, 96), seed=2)
     expected = torch_logits(resnet50, images)
     assert np.abs(logits_of(tmp_path / "out", images) - expected).max() <= TOLERANCE

@@ -27,6 +27,7 @@ from vit_jax.data.preprocessing import (
     Normalisation,
     decode_rgb,
     inception_crop_box,
+    model_pixels,
     normalise,
     parse_preprocessing,
     resize,
@@ -69,13 +70,17 @@ class Preprocess(grain.transforms.RandomMap):
 
     def random_map(self, record: dict, rng: np.random.Generator) -> dict:
         image = decode_rgb(image=record["image"])
-        width, height = image.size
-        box = inception_crop_box(width=width, height=height, rng=rng) if self.augment else None
-        pixels = resize(
-            image=image, size=self.image_size, method=self.normalisation.resize_method, box=box
-        )
-        if self.augment and rng.random() < 0.5:
-            pixels = pixels[:, ::-1]
+        if self.augment:
+            width, height = image.size
+            box = inception_crop_box(width=width, height=height, rng=rng)
+            method = self.normalisation.resize_method
+            pixels = resize(image=image, size=self.image_size, method=method, box=box)
+            if rng.random() < 0.5:
+                pixels = pixels[:, ::-1]
+        else:
+            pixels = model_pixels(
+                image=image, size=self.image_size, normalisation=self.normalisation
+            )
         return {
             "image": np.ascontiguousarray(pixels)
             if self.pixels

@@ -1,13 +1,20 @@
-"""Image preprocessing driven by a checkpoint's metadata: decode, (crop,) resize, (flip,) normalise.
+"""Image preprocessing driven by a checkpoint's metadata: decode, resize (and crop), normalise.
 
 The `preprocessing` dict is the one in a converted checkpoint's metadata.json (contract 2 of
 docs/ARCHITECTURE.md): exactly one of `{"value_range": [lo, hi]}` (pixels mapped linearly from
 [0, 255] to [lo, hi]) or `{"mean": [r, g, b], "std": [r, g, b]}` (on the [0, 1] pixel scale:
 (x/255 - mean) / std), plus optionally `"resize_method"` (a PIL filter name; default
-"bilinear"). Resizing goes straight to the requested H x W, as the paper's fine-tuning does (no
-aspect-preserving crop). Training augmentation (off by default): Inception-style random crop
+"bilinear"). Without more, images are resized straight to the model's H x W, as the paper's
+fine-tuning and the original ViT and BiT code do. With `"resize_shortest_edge": S` and
+`"crop_size": C` (the evaluation transform of torchvision's weights, timm's `pretrained_cfg` and
+Hugging Face's ConvNext and BiT image processors), the shorter edge is resized to S keeping the
+aspect ratio (the longer one to int(S * long / short)) and the centre C x C is cut out, its
+offset (size difference) / 2 rounded as `"crop_offset"` says: "round" (torchvision, timm) or
+"floor" (Hugging Face); at another model size H x W, S scales to max(H, W) * S // C.
+
+Training augmentation (off by default) replaces that geometry: Inception-style random crop
 (Szegedy et al. 2015, as in TF's sample_distorted_bounding_box: area 5-100% of the image, aspect
-ratio 3/4-4/3) and random horizontal flip."""
+ratio 3/4-4/3) resized to H x W, and random horizontal flip."""
 
 import dataclasses
 import io
@@ -31,23 +38,32 @@ CROP_ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
 CROP_ATTEMPTS = 10
 
 
+CROP_KEYS = ("resize_shortest_edge", "crop_size", "crop_offset")
+CROP_OFFSETS = ("round", "floor")
+
+
 @dataclasses.dataclass(frozen=True)
 class Normalisation:
-    """x_normalised = (x / 255 - shift) / scale, per RGB channel."""
+    """x_normalised = (x / 255 - shift) / scale, per RGB channel, of images resized with
+    `resize_method` (and, when `resize_shortest_edge` is set, centre-cropped: see above)."""
 
     shift: tuple[float, float, float]
     scale: tuple[float, float, float]
     resize_method: str
+    resize_shortest_edge: int | None = None
+    crop_size: int | None = None
+    crop_offset: str = "round"
 
 
 def parse_preprocessing(*, preprocessing: dict) -> Normalisation:
     """Validates a metadata `preprocessing` dict; errors name the offending key or value."""
-    known = {"value_range", "mean", "std", "resize_method"}
+    known = {"value_range", "mean", "std", "resize_method", *CROP_KEYS}
     if unknown := sorted(set(preprocessing) - known):
         raise ValueError(f"Unknown preprocessing key(s) {unknown}; valid keys: {sorted(known)}.")
     resize_method = preprocessing.get("resize_method", "bilinear")
     if resize_method not in RESIZE_METHODS:
         raise ValueError(f"Unknown resize_method {resize_method!r}; valid: {list(RESIZE_METHODS)}.")
+    geometry = {"resize_method": resize_method, **_crop(preprocessing)}
     has_range, has_stats = "value_range" in preprocessing, {"mean", "std"} & set(preprocessing)
     if has_range == bool(has_stats):
         raise ValueError(
@@ -60,14 +76,33 @@ def parse_preprocessing(*, preprocessing: dict) -> Normalisation:
             raise ValueError(f"value_range must be [lo, hi] with lo < hi; got {[lo, hi]}.")
         # lo + (hi - lo) * x / 255 == (x / 255 - shift) / scale with:
         shift, scale = -lo / (hi - lo), 1 / (hi - lo)
-        return Normalisation((shift,) * 3, (scale,) * 3, resize_method)
+        return Normalisation((shift,) * 3, (scale,) * 3, **geometry)
     mean, std = _floats(preprocessing, "mean", length=3), _floats(preprocessing, "std", length=3)
     if max(mean) > 1 or min(std) <= 0 or max(std) > 1:
         raise ValueError(
             f"mean {mean} / std {std} must be on the [0, 1] pixel scale with std > 0 "
             "(e.g. ImageNet mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225])."
         )
-    return Normalisation(mean, std, resize_method)
+    return Normalisation(mean, std, **geometry)
+
+
+
+def _crop(preprocessing: dict) -> dict:
+    """The centre-crop fields of a `preprocessing` dict, validated ({} when there are none)."""
+    given = {key: preprocessing[key] for key in CROP_KEYS if key in preprocessing}
+    if not given:
+        return {}
+    edge, crop = given.get("resize_shortest_edge"), given.get("crop_size")
+    whole = [v for v in (edge, crop) if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if len(whole) != 2 or crop > edge:
+        raise ValueError(
+            "preprocessing needs resize_shortest_edge and crop_size together, whole numbers with "
+            f"0 < crop_size <= resize_shortest_edge; got {given!r}."
+        )
+    offset = given.get("crop_offset", "round")
+    if offset not in CROP_OFFSETS:
+        raise ValueError(f"Unknown crop_offset {offset!r}; valid: {list(CROP_OFFSETS)}.")
+    return {"resize_shortest_edge": edge, "crop_size": crop, "crop_offset": offset}
 
 
 # What decoding a file that is not a usable image raises (PIL's DecompressionBombError, for an
@@ -115,6 +150,28 @@ def resize(
     """uint8 (H, W, 3) array of `image` (or its `box` region) resized to size = (H, W)."""
     height, width = size
     return np.asarray(image.resize((width, height), RESIZE_METHODS[method], box=box))
+
+
+def model_pixels(
+    *, image: Image.Image, size: tuple[int, int], normalisation: Normalisation
+) -> np.ndarray:
+    """uint8 (H, W, 3) array of `image` as the checkpoint's evaluation transform makes it for a
+    model of size = (H, W): a straight resize, or shortest-edge resize and centre crop."""
+    if normalisation.resize_shortest_edge is None:
+        return resize(image=image, size=size, method=normalisation.resize_method)
+    height, width = size
+    edge = max(height, width) * normalisation.resize_shortest_edge // normalisation.crop_size
+    image_width, image_height = image.size
+    if image_width <= image_height:
+        new_width, new_height = edge, int(edge * image_height / image_width)
+    else:
+        new_width, new_height = int(edge * image_width / image_height), edge
+    pixels = resize(image=image, size=(new_height, new_width), method=normalisation.resize_method)
+    if normalisation.crop_offset == "round":
+        top, left = round((new_height - height) / 2), round((new_width - width) / 2)
+    else:
+        top, left = (new_height - height) // 2, (new_width - width) // 2
+    return pixels[top : top + height, left : left + width]
 
 
 def normalise(*, pixels: np.ndarray, normalisation: Normalisation) -> np.ndarray:

@@ -20,9 +20,9 @@ from vit_jax.checkpoints import named
 from vit_jax.data.preprocessing import (
     DECODE_ERRORS,
     decode_rgb,
+    model_pixels,
     normalise,
     parse_preprocessing,
-    resize,
 )
 
 Image = str | Path | bytes | np.ndarray  # a file, encoded bytes, or uint8 (H, W, 3) pixels
@@ -58,10 +58,8 @@ class Classifier:
 
     def pixels(self, image: bytes | np.ndarray) -> np.ndarray:
         """Encoded bytes or a uint8 (H, W, 3) array -> uint8 RGB at the model's image size."""
-        return resize(
-            image=decode_rgb(image=image),
-            size=self.image_size,
-            method=self._normalisation.resize_method,
+        return model_pixels(
+            image=decode_rgb(image=image), size=self.image_size, normalisation=self._normalisation
         )
 
     def normalise(self, pixels: np.ndarray) -> np.ndarray:

@@ -47,9 +47,15 @@ def preprocessing(
     default_mean: Sequence[float],
     default_std: Sequence[float],
     default_resize: str = "bilinear",
+    file: str = "preprocessor_config.json",
 ) -> dict[str, Any]:
-    """{"mean", "std", "resize_method"} for images scaled to [0, 1], from preprocessor_config.json
-    when there is one (image_mean, image_std, do_normalize, resample), else the defaults."""
+    """The metadata `preprocessing` (vit_jax.data.preprocessing) that reproduces the image
+    processor of preprocessor_config.json, else the defaults: image_mean, image_std,
+    do_normalize, resample, and the geometry: ConvNext's (size.shortest_edge below 384: resize the
+    shorter edge to int(shortest_edge / crop_pct), crop shortest_edge; from 384: straight resize),
+    BiT's and CLIP's (size.shortest_edge, then crop_size when do_center_crop; without a crop,
+    the shorter edge's square, so the model gets its square input), ViT's (size height x width:
+    straight resize). Hugging Face centres a crop at offset floor(diff / 2)."""
     config = preprocessor_config or {}
     mean, std = config.get("image_mean", default_mean), config.get("image_std", default_std)
     if not config.get("do_normalize", True):
@@ -59,4 +65,37 @@ def preprocessing(
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],
         "resize_method": PIL_RESAMPLE.get(resample, resample),
+        **_geometry(config, file=file),
     }
+
+
+def _geometry(config: dict[str, Any], *, file: str) -> dict[str, Any]:
+    kind = str(config.get("image_processor_type") or config.get("feature_extractor_type") or "")
+    convnext = "ConvNext" in kind or (not kind and "crop_pct" in config)
+    size = config.get("size")
+    # An old file's "size": N is ConvNext's shortest edge, and ViT's height and width.
+    edge = size.get("shortest_edge") if isinstance(size, dict) else size if convnext else None
+    if edge is None or not config.get("do_resize", True):
+        return {}
+    if not _whole(edge):
+        raise ConversionError(f"{file}: size.shortest_edge {edge!r} is not a positive whole number")
+    if convnext:
+        crop_pct = config.get("crop_pct", 224 / 256)
+        if not (isinstance(crop_pct, int | float) and 0 < crop_pct <= 1):
+            raise ConversionError(f"{file}: crop_pct {crop_pct!r} is not in (0, 1]")
+        if edge >= 384:  # ConvNext's rule: from 384 up, a straight resize
+            return {}
+        crop_size, edge = edge, int(edge / crop_pct)
+    else:
+        crop_size = config.get("crop_size") if config.get("do_center_crop") else edge
+        crop_size = crop_size.get("height") if isinstance(crop_size, dict) else crop_size
+        if not (_whole(crop_size) and crop_size <= edge):
+            raise ConversionError(
+                f"{file}: crop_size {crop_size!r} is not a whole number up to the shortest edge "
+                f"{edge} (a crop with padding is not supported)"
+            )
+    return {"resize_shortest_edge": edge, "crop_size": crop_size, "crop_offset": "floor"}
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -5,7 +5,10 @@ Hugging Face ResNetModel / ResNetForImageClassification (microsoft/resnet-50, -1
 'resnet.' prefix) and torchvision resnet50/101/152 state dicts (download.pytorch.org .pth).
 Conv weights OIHW -> HWIO kernels, Linear weight -> kernel.T, BatchNorm weight/bias -> params
 scale/bias and running_mean/var -> batch_stats mean/var; num_batches_tracked is not used.
-Preprocessing: ImageNet mean/std on images in [0, 1].
+Preprocessing: ImageNet mean/std on images in [0, 1]; a Hugging Face folder's geometry from its
+preprocessor_config.json, a torchvision file's from the evaluation transform torchvision documents
+for its ImageNet weights (IMAGENET1K_V1: resize the shorter edge to 256, bilinear, centre crop
+224; the V2 weights are evaluated at 232, which a state dict does not say: see docs/checkpoints).
 """
 
 import re
@@ -24,6 +27,7 @@ from vit_jax.checkpoints.formats.source import (
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+TORCHVISION_EVALUATION = {"resize_shortest_edge": 256, "crop_size": 224, "crop_offset": "round"}
 Table = list[tuple[str, str, tuple[int, ...]]]
 _BN_LEAVES = "weight|bias|running_mean|running_var|num_batches_tracked"
 # (regex, vit_jax module path template, number added to each numeric group) per naming scheme;
@@ -118,7 +122,8 @@ def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
             opened.preprocessor_config if hugging_face else None,
             default_mean=IMAGENET_MEAN,
             default_std=IMAGENET_STD,
-        ),
+        )
+        | ({} if hugging_face else TORCHVISION_EVALUATION),
         label_names=label_names(opened.config, file=str(opened.weights_file.parent / "config.json"))
         if "params/head/kernel" in variables
         else None,
