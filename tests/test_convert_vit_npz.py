@@ -225,7 +225,9 @@ def test_hybrid_r50_vit_b16_layout_fits_model_with_groupnorm_squeezed(tmp_path):
     shapes["head/kernel"], shapes["head/bias"] = (768, 10), (10,)
     arrays = random_arrays(shapes, seed=5)
     np.savez(tmp_path / "hybrid.npz", **arrays)
-    source = vit_npz.read(opened=open_checkpoint(path=tmp_path / "hybrid.npz"))
+    source = vit_npz.read(
+        opened=open_checkpoint(path=tmp_path / "hybrid.npz"), model="R50+ViT-B_16"
+    )
     expected = expected_shapes(
         model="R50+ViT-B_16",
         num_classes=10,

@@ -14,7 +14,7 @@ import numpy as np
 from flax import traverse_util
 
 from vit_jax import checkpoints
-from vit_jax.checkpoints.formats import bit_npz, hf_vit, torch_resnet, vit_npz
+from vit_jax.checkpoints.formats import bit_npz, hf_vit, timm_vit, torch_resnet, vit_npz
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint, open_checkpoint
 from vit_jax.checkpoints.formats.fit import check_fits, expected_shapes
 from vit_jax.checkpoints.formats.source import ConversionError, NoHeadError, SourceCheckpoint
@@ -26,6 +26,7 @@ READERS: dict[str, Callable[..., SourceCheckpoint]] = {
     "hf_vit": hf_vit.read,
     "hf_resnet": torch_resnet.read,
     "torchvision_resnet": torch_resnet.read,
+    "timm_vit": timm_vit.read,
 }
 # Resolution recorded for CNN checkpoints, whose weights do not fix one (ImageNet training size).
 DEFAULT_CNN_IMAGE_SIZE = (224, 224)
@@ -75,7 +76,7 @@ def convert(
         raise ConversionError("give --num_classes N (new zero-initialised head) or --keep_head")
     checkpoints.check_output_directory(directory=Path(output), overwrite=overwrite)
     opened: OpenedCheckpoint = open_checkpoint(path=Path(input), format=format)
-    source = READERS[opened.format](opened=opened)
+    source = READERS[opened.format](opened=opened, model=model)
     file, head = source.weights_file, source.variables.get(HEAD[0])
     file_classes = None if head is None else int(head.shape[-1])
     if keep_head and file_classes is None:

@@ -40,7 +40,7 @@ def vit_jax_path(key: str) -> str | None:
     return None
 
 
-def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
+def read(*, opened: OpenedCheckpoint, model: str) -> SourceCheckpoint:
     """The parameters of a BiT ResNet-v2 .npz under the names of vit_jax.models.bit."""
     paths = {key: vit_jax_path(key) for key in opened.arrays}
     reject_unknown_keys(

@@ -8,13 +8,15 @@ import numpy as np
 from vit_jax.checkpoints.formats.readers import read_json, read_weights
 from vit_jax.checkpoints.formats.source import ConversionError
 
-FORMATS = ("vit_npz", "bit_npz", "hf_vit", "hf_resnet", "torchvision_resnet")
+FORMATS = ("vit_npz", "bit_npz", "hf_vit", "hf_resnet", "torchvision_resnet", "timm_vit")
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 @dataclasses.dataclass(frozen=True)
 class OpenedCheckpoint:
-    """The arrays of a weight file, its format and, for Hugging Face files, its JSON configs."""
+    """The arrays of a weight file, its format and the JSON configs beside it: a Hugging Face
+    folder's config.json and preprocessor_config.json, a timm hub folder's config.json (timm's
+    holds `architecture` and `pretrained_cfg`)."""
 
     format: str
     weights_file: Path
@@ -48,6 +50,8 @@ def guess_format(keys: list[str]) -> str | None:
         return "hf_resnet"
     if any("embeddings.patch_embeddings." in k for k in keys):
         return "hf_vit"
+    if "patch_embed.proj.weight" in names or any(".attn.qkv." in k for k in keys):
+        return "timm_vit"
     return None
 
 
@@ -73,8 +77,9 @@ def open_checkpoint(*, path: Path, format: str | None = None) -> OpenedCheckpoin
             f"cannot tell which checkpoint format {weights_file} holds (first keys: "
             f"{sorted(arrays)[:5]}); give --format ({', '.join(FORMATS)})"
         )
-    hf = detected.startswith("hf_")
     config_file, preprocessor_file = folder / "config.json", folder / "preprocessor_config.json"
+    hf = detected.startswith("hf_")
+    config = read_json(config_file) if hf and config_file.is_file() else _timm_config(config_file)
     if detected == "hf_vit" and not config_file.is_file():
         raise ConversionError(
             f"{weights_file} is a Hugging Face ViT file, which needs its config.json beside it"
@@ -83,8 +88,21 @@ def open_checkpoint(*, path: Path, format: str | None = None) -> OpenedCheckpoin
         format=detected,
         weights_file=weights_file,
         arrays=arrays,
-        config=read_json(config_file) if hf and config_file.is_file() else None,
+        config=config,
         preprocessor_config=(
             read_json(preprocessor_file) if hf and preprocessor_file.is_file() else None
         ),
     )
+
+
+def _timm_config(path: Path) -> dict | None:
+    """A timm hub folder's config.json at `path` (it names one `architecture` and its
+    pretrained_cfg; Hugging Face's lists `architectures`), else None: a weight file's folder may
+    hold a config.json of something else, which is not read further."""
+    if not path.is_file():
+        return None
+    try:
+        config = read_json(path)
+    except ConversionError:
+        return None
+    return config if "architecture" in config and "pretrained_cfg" in config else None

@@ -112,7 +112,7 @@ def model_overrides(config: dict[str, Any], *, file: str) -> dict[str, Any]:
     return {"gelu_approximate": GELU_APPROXIMATE[act], "layer_norm_epsilon": float(epsilon)}
 
 
-def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
+def read(*, opened: OpenedCheckpoint, model: str) -> SourceCheckpoint:
     """The parameters of a Hugging Face ViT checkpoint under the names of vit_jax.models.vit."""
     config, config_file = opened.config, str(opened.weights_file.parent / "config.json")
     num_heads = require(config, "num_attention_heads", file=config_file, kind=int)

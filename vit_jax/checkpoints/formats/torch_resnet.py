@@ -8,7 +8,8 @@ scale/bias and running_mean/var -> batch_stats mean/var; num_batches_tracked is 
 Preprocessing: ImageNet mean/std on images in [0, 1]; a Hugging Face folder's geometry from its
 preprocessor_config.json, a torchvision file's from the evaluation transform torchvision documents
 for its ImageNet weights (IMAGENET1K_V1: resize the shorter edge to 256, bilinear, centre crop
-224; the V2 weights are evaluated at 232, which a state dict does not say: see docs/checkpoints).
+224; the V2 weights are evaluated at 232, which a state dict does not say: see docs/checkpoints),
+a timm hub folder's (torchvision names, config.json with pretrained_cfg) from its pretrained_cfg.
 """
 
 import re
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from vit_jax.checkpoints.formats import timm_config
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint
 from vit_jax.checkpoints.formats.hf_config import label_names, preprocessing
 from vit_jax.checkpoints.formats.source import (
@@ -87,7 +89,7 @@ def _check_config(config: dict[str, Any] | None, *, file: str) -> None:
             )
 
 
-def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
+def read(*, opened: OpenedCheckpoint, model: str) -> SourceCheckpoint:
     """The variables (params and batch_stats) of a torchvision or Hugging Face ResNet."""
     hugging_face = opened.format == "hf_resnet"
     if hugging_face:
@@ -118,13 +120,21 @@ def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
         source_names=source_names,
         image_size=None,
         model_overrides={},
-        preprocessing=preprocessing(
-            opened.preprocessor_config if hugging_face else None,
-            default_mean=IMAGENET_MEAN,
-            default_std=IMAGENET_STD,
-        )
-        | ({} if hugging_face else TORCHVISION_EVALUATION),
+        preprocessing=_preprocessing(opened, hugging_face=hugging_face),
         label_names=label_names(opened.config, file=str(opened.weights_file.parent / "config.json"))
-        if "params/head/kernel" in variables
+        if "params/head/kernel" in variables and hugging_face
         else None,
     )
+
+
+def _preprocessing(opened: OpenedCheckpoint, *, hugging_face: bool) -> dict:
+    """A Hugging Face folder's image processor, a timm hub folder's pretrained_cfg, else
+    torchvision's documented evaluation transform."""
+    if not hugging_face and opened.config is not None:  # a timm hub folder
+        file = str(opened.weights_file.parent / "config.json")
+        return timm_config.preprocessing(opened.config["pretrained_cfg"], file=file)
+    return preprocessing(
+        opened.preprocessor_config if hugging_face else None,
+        default_mean=IMAGENET_MEAN,
+        default_std=IMAGENET_STD,
+    ) | ({} if hugging_face else TORCHVISION_EVALUATION)

@@ -20,7 +20,7 @@ GROUP_NORM_PARAM = re.compile(r"(^|/)gn[^/]*/(scale|bias)$")
 PREPROCESSING = {"value_range": [-1, 1], "resize_method": "bilinear"}
 
 
-def read(*, opened: OpenedCheckpoint) -> SourceCheckpoint:
+def read(*, opened: OpenedCheckpoint, model: str) -> SourceCheckpoint:
     """The parameters of an original ViT or R50+ViT .npz under Linen names."""
     prefix = OPT_TARGET if any(key.startswith(OPT_TARGET) for key in opened.arrays) else ""
     arrays = {k[len(prefix) :]: v for k, v in opened.arrays.items() if k.startswith(prefix)}
