@@ -9,6 +9,7 @@ import torch
 from checkpoint_writers import SMALL_VIT, random_checkpoint
 from PIL import Image
 from transformers import (
+    AutoImageProcessor,
     ResNetForImageClassification,
     ViTForImageClassification,
     pipeline,
@@ -17,6 +18,7 @@ from transformers import (
 from vit_jax import checkpoints, export, models, predict
 from vit_jax.checkpoints.formats.source import ConversionError
 from vit_jax.checkpoints.hf_export import write_hf_folder
+from vit_jax.data.preprocessing import model_pixels, normalise, parse_preprocessing
 
 TOLERANCE = 1e-4
 
@@ -145,3 +147,38 @@ def test_an_overwrite_never_deletes_a_folder_that_also_holds_other_files(tmp_pat
         "model.safetensors",
         "preprocessor_config.json",
     }
+
+
+def test_a_cropping_checkpoint_exports_a_processor_that_crops_the_same(tmp_path):
+    """A checkpoint evaluated with a shortest-edge resize and centre crop (Hugging Face's floor
+    offset) exports a processor config whose pixels equal the project's."""
+    source = random_checkpoint(
+        tmp_path / "ours",
+        model="ViT-Ti_16",
+        num_classes=2,
+        image_size=(16, 16),
+        seed=4,
+        **SMALL_VIT,
+    )
+    loaded = checkpoints.load(directory=source)
+    preprocessing = {
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "resize_method": "bicubic",
+        "resize_shortest_edge": 256,
+        "crop_size": 224,
+        "crop_offset": "floor",
+    }
+    metadata = {**loaded.metadata, "preprocessing": preprocessing}
+    folder = write_hf_folder(
+        variables=loaded.variables, metadata=metadata, output=tmp_path / "hf", overwrite=False
+    )
+    processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+    normalisation = parse_preprocessing(preprocessing=preprocessing)
+    rng = np.random.default_rng(5)
+    for width, height in [(31, 23), (20, 45)]:
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        theirs = processor(images=image, return_tensors="np")["pixel_values"][0].transpose(1, 2, 0)
+        pixels = model_pixels(image=image, size=(16, 16), normalisation=normalisation)
+        ours = normalise(pixels=pixels, normalisation=normalisation)
+        assert np.abs(ours - theirs).max() < 1e-5

@@ -133,7 +133,7 @@ def _image_processor(meta: dict) -> dict:
         mean, std = preprocessing["mean"], preprocessing["std"]
     resample = {name: code for code, name in PIL_RESAMPLE.items()}
     height, width = meta["image_size"]
-    return {
+    processor = {
         "image_processor_type": "ViTImageProcessor",
         "do_resize": True,
         "size": {"height": height, "width": width},
@@ -143,6 +143,18 @@ def _image_processor(meta: dict) -> dict:
         "do_normalize": True,
         "image_mean": [float(v) for v in mean],
         "image_std": [float(v) for v in std],
+    }
+    if "resize_shortest_edge" not in preprocessing:
+        return processor
+    # Shortest-edge resize and centre crop: BitImageProcessor's steps. Hugging Face floors the
+    # crop offset; a torchvision or timm checkpoint ("round") may differ by one pixel's shift.
+    edge = max(height, width) * preprocessing["resize_shortest_edge"] // preprocessing["crop_size"]
+    return processor | {
+        "image_processor_type": "BitImageProcessor",
+        "size": {"shortest_edge": edge},
+        "do_center_crop": True,
+        "crop_size": {"height": height, "width": width},
+        "do_convert_rgb": True,
     }
 
 
