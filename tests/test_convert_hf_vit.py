@@ -217,3 +217,21 @@ def test_vit_model_bin_without_prefix_gives_encoder_features(tmp_path):
     images = random_images(batch=2, size=(48, 48), seed=6)
     expected = torch_logits(reference, images).last_hidden_state[:, 0].numpy()
     assert np.abs(our_logits(loaded, images) - expected).max() <= TOLERANCE
+
+
+def test_a_sharded_folder_converts_like_a_single_file(tmp_path, tiny_classifier, capsys):
+    tiny_classifier.save_pretrained(tmp_path / "hf", max_shard_size="1MB")
+    index = tmp_path / "hf" / "model.safetensors.index.json"
+    shards = sorted((tmp_path / "hf").glob("model-*.safetensors"))
+    assert index.is_file() and len(shards) > 1
+    args = ["--input", tmp_path / "hf", "--model", "ViT-Ti_16", "--keep_head"]
+    convert([*args, "--output", tmp_path / "out"])
+    loaded = checkpoints.load(directory=tmp_path / "out")
+    images = random_images(batch=2, size=(32, 32), seed=5)
+    expected = torch_logits(tiny_classifier, images).logits.numpy()
+    assert np.abs(our_logits(loaded, images) - expected).max() <= TOLERANCE
+
+    shards[-1].unlink()
+    assert convert_checkpoint.main([str(a) for a in [*args, "--output", tmp_path / "again"]]) == 1
+    error = capsys.readouterr().err
+    assert f"{index} lists {shards[-1].name}, which is not in {tmp_path / 'hf'}" in error

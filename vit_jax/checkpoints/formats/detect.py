@@ -9,7 +9,12 @@ from vit_jax.checkpoints.formats.readers import read_json, read_weights
 from vit_jax.checkpoints.formats.source import ConversionError
 
 FORMATS = ("vit_npz", "bit_npz", "hf_vit", "hf_resnet", "torchvision_resnet", "timm_vit")
-HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+HF_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",  # sharded: the index lists the shards
+    "pytorch_model.bin.index.json",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +34,6 @@ def _weights_in_folder(folder: Path) -> Path:
     for name in HF_WEIGHT_FILES:
         if (folder / name).is_file():
             return folder / name
-    if (folder / "model.safetensors.index.json").is_file():
-        raise ConversionError(f"{folder} holds a sharded checkpoint, which is not supported")
     raise ConversionError(
         f"{folder} holds none of {', '.join(HF_WEIGHT_FILES)}; give a Hugging Face model folder "
         "or a checkpoint file"

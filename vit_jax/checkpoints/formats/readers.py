@@ -128,12 +128,41 @@ _SUFFIX_KINDS = {
 }
 
 
+def read_sharded(index: Path) -> dict[str, np.ndarray]:
+    """The arrays of a sharded Hugging Face checkpoint: `index` (model.safetensors.index.json or
+    pytorch_model.bin.index.json) maps every key to one shard file in the same folder; each
+    shard must hold exactly the keys the index gives it."""
+    weight_map = read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
+    ):
+        raise ConversionError(f"{index}: weight_map must map tensor names to shard file names")
+    arrays: dict[str, np.ndarray] = {}
+    for shard in sorted(set(weight_map.values())):
+        if Path(shard).name != shard:
+            raise ConversionError(f"{index}: shard {shard!r} is not a file beside the index")
+        if not (index.parent / shard).is_file():
+            raise ConversionError(f"{index} lists {shard}, which is not in {index.parent}")
+        held = read_weights(index.parent / shard)
+        listed = {key for key, file in weight_map.items() if file == shard}
+        if set(held) != listed:
+            odd = sorted(set(held) ^ listed)[:3]
+            raise ConversionError(
+                f"{index.parent / shard} does not hold the tensors its index lists (e.g. {odd})"
+            )
+        arrays.update(held)
+    return arrays
+
+
 def read_weights(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a weight file, read as the kind its leading bytes show.
+    """The arrays of a weight file, read as the kind its leading bytes show (a sharded
+    checkpoint's index file: all its shards).
 
     A file whose bytes match no kind is read as the kind its suffix names, so that a truncated
     'x.npz' is reported as a broken .npz rather than as an unknown format.
     """
+    if path.name.endswith(".index.json"):
+        return read_sharded(path)
     kind = file_kind(path)
     if kind == "unknown":
         kind = _SUFFIX_KINDS.get(path.suffix.lower(), "unknown")
