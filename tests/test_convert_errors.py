@@ -56,8 +56,8 @@ def test_unknown_format(tmp_path, capsys):
     assert "weights.dat: unknown checkpoint format" in message
 
 
-def test_format_option_overrides_detection(tmp_path, capsys):
-    np.savez(tmp_path / "vit.npz", **{"Transformer/encoder_norm/scale": np.ones(192, np.float32)})
+def test_format_option_reads_a_file_detection_cannot_place(tmp_path, capsys):
+    np.savez(tmp_path / "vit.npz", **{"Encoder/encoder_norm/scale": np.ones(192, np.float32)})
     message = fails(
         tmp_path,
         capsys,
@@ -73,7 +73,16 @@ def test_format_option_overrides_detection(tmp_path, capsys):
         ],
     )
     assert "that a BiT .npz checkpoint does not have" in message
-    assert "Transformer/encoder_norm/scale" in message
+    assert "Encoder/encoder_norm/scale" in message
+
+
+def test_a_format_option_that_contradicts_the_file_names_both(tmp_path, capsys, hf_vit_ti):
+    args = ["--input", hf_vit_ti, "--model", "ViT-Ti_16", "--format", "vit_npz", "--keep_head"]
+    message = fails(tmp_path, capsys, args)
+    assert message.strip().endswith(
+        "holds a hf_vit checkpoint (key 'vit.embeddings.patch_embeddings.projection.bias'), not "
+        "vit_npz; leave --format out or give --format hf_vit"
+    )
 
 
 def test_truncated_npz(tmp_path, capsys):
@@ -239,3 +248,11 @@ def test_command_line_entry_point(tmp_path, hf_vit_ti):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "metadata.json").is_file()
     assert (tmp_path / "out" / "variables").is_dir()
+
+
+def test_a_vit_npz_with_keys_of_something_else_is_refused_by_name(tmp_path, capsys):
+    arrays = {"cls": np.zeros((1, 1, 192), np.float32), "optimizer/step": np.zeros((), np.int32)}
+    np.savez(tmp_path / "vit.npz", **arrays)
+    args = ["--input", tmp_path / "vit.npz", "--model", "ViT-Ti_16", "--format", "vit_npz"]
+    message = fails(tmp_path, capsys, [*args, "--num_classes", "3"])
+    assert "has 1 key(s) that a ViT .npz checkpoint does not have: ['optimizer/step']" in message

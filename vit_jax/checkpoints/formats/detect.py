@@ -58,6 +58,11 @@ def guess_format(keys: list[str]) -> str | None:
     return None
 
 
+def _telling_key(arrays: dict, format: str) -> str:
+    """The first key (sorted) by which `arrays` is recognised as `format`."""
+    return next((k for k in sorted(arrays) if guess_format([k]) == format), min(arrays))
+
+
 def open_checkpoint(*, path: Path, format: str | None = None) -> OpenedCheckpoint:
     """Reads the checkpoint at `path` (file, or Hugging Face folder) and determines its format.
 
@@ -74,7 +79,13 @@ def open_checkpoint(*, path: Path, format: str | None = None) -> OpenedCheckpoin
         raise ConversionError(
             f"{weights_file} is a big_vision-style .npz ('params/' prefix), which is not supported"
         )
-    detected = format or guess_format(list(arrays))
+    guessed = guess_format(list(arrays))
+    if format is not None and guessed not in (None, format):
+        raise ConversionError(
+            f"{weights_file} holds a {guessed} checkpoint (key {_telling_key(arrays, guessed)!r}), "
+            f"not {format}; leave --format out or give --format {guessed}"
+        )
+    detected = format or guessed
     if detected is None:
         raise ConversionError(
             f"cannot tell which checkpoint format {weights_file} holds (first keys: "

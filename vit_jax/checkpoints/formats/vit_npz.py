@@ -12,18 +12,31 @@ scaled to [-1, 1].
 import re
 
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint
-from vit_jax.checkpoints.formats.source import SourceCheckpoint, collect, drop_leading_ones
+from vit_jax.checkpoints.formats.source import (
+    SourceCheckpoint,
+    collect,
+    drop_leading_ones,
+    reject_unknown_keys,
+)
 from vit_jax.checkpoints.names import pre_linen_to_linen
 
 OPT_TARGET = "opt/target/"
 GROUP_NORM_PARAM = re.compile(r"(^|/)gn[^/]*/(scale|bias)$")
 PREPROCESSING = {"value_range": [-1, 1], "resize_method": "bilinear"}
+# The top-level modules of a ViT or R50+ViT file (the hybrid's backbone: conv_root, gn_root,
+# block1-3).
+TOP_MODULES = re.compile(r"(Transformer|embedding|cls|head|pre_logits|conv_root|gn_root|block\d+)")
 
 
 def read(*, opened: OpenedCheckpoint, model: str) -> SourceCheckpoint:
     """The parameters of an original ViT or R50+ViT .npz under Linen names."""
     prefix = OPT_TARGET if any(key.startswith(OPT_TARGET) for key in opened.arrays) else ""
     arrays = {k[len(prefix) :]: v for k, v in opened.arrays.items() if k.startswith(prefix)}
+    reject_unknown_keys(
+        keys=[k for k in arrays if not TOP_MODULES.fullmatch(k.split("/")[0])],
+        file=opened.weights_file,
+        format="ViT .npz",
+    )
     linen_to_file_key = pre_linen_to_linen({key: key for key in arrays})
     entries = []
     for path, key in linen_to_file_key.items():
