@@ -1,6 +1,7 @@
 """Bad input to python -m vit_jax.convert_checkpoint: a clear message naming the fault, exit
 status 1, and nothing written to --output (no partial or staging folders either)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -129,7 +130,11 @@ def test_pytorch_file_without_torch_says_how_to_install(tmp_path, capsys, monkey
 
 
 def test_file_of_another_model_size(tmp_path, capsys, hf_vit_ti):
-    message = fails(tmp_path, capsys, ["--input", hf_vit_ti, "--model", "ViT-B_16", "--keep_head"])
+    folder = copy_folder(hf_vit_ti, tmp_path / "hf")  # its config claims ViT-B/16 sizes
+    config = json.loads((folder / "config.json").read_text())
+    config |= {"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12}
+    (folder / "config.json").write_text(json.dumps(config))
+    message = fails(tmp_path, capsys, ["--input", folder, "--model", "ViT-B_16", "--keep_head"])
     assert "does not fit ViT-B_16" in message
     assert "has shape (192,), ViT-B_16 needs (768,)" in message
 
@@ -137,6 +142,8 @@ def test_file_of_another_model_size(tmp_path, capsys, hf_vit_ti):
 def test_file_with_more_layers_than_the_model(tmp_path, capsys):
     deeper = {**TI, "num_hidden_layers": 13}
     ViTForImageClassification(ViTConfig(**deeper, image_size=32)).save_pretrained(tmp_path / "hf")
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())  # claims 12 layers
+    (tmp_path / "hf" / "config.json").write_text(json.dumps(config | {"num_hidden_layers": 12}))
     capsys.readouterr()  # drop the progress bar that save_pretrained writes
     message = fails(
         tmp_path, capsys, ["--input", tmp_path / "hf", "--model", "ViT-Ti_16", "--num_classes", "2"]
@@ -256,3 +263,17 @@ def test_a_vit_npz_with_keys_of_something_else_is_refused_by_name(tmp_path, caps
     args = ["--input", tmp_path / "vit.npz", "--model", "ViT-Ti_16", "--format", "vit_npz"]
     message = fails(tmp_path, capsys, [*args, "--num_classes", "3"])
     assert "has 1 key(s) that a ViT .npz checkpoint does not have: ['optimizer/step']" in message
+
+
+def test_a_model_that_contradicts_the_config_is_refused(tmp_path, capsys, hf_vit_ti):
+    message = fails(tmp_path, capsys, ["--input", hf_vit_ti, "--model", "ViT-B_16", "--keep_head"])
+    assert message.strip().endswith(
+        f"{hf_vit_ti}'s config describes ViT-Ti_16, not --model ViT-B_16; leave --model out to "
+        "convert it as described"
+    )
+
+
+def test_a_file_that_does_not_say_its_model_asks_for_one(tmp_path, capsys):
+    np.savez(tmp_path / "vit.npz", **{"Transformer/encoder_norm/scale": np.ones(192, np.float32)})
+    message = fails(tmp_path, capsys, ["--input", tmp_path / "vit.npz", "--num_classes", "3"])
+    assert "vit.npz does not say which model it holds; give --model NAME (ViT-Ti_16," in message

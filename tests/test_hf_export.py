@@ -15,7 +15,7 @@ from transformers import (
     pipeline,
 )
 
-from vit_jax import checkpoints, export, models, predict
+from vit_jax import checkpoints, convert_checkpoint, export, models, predict
 from vit_jax.checkpoints.formats.source import ConversionError
 from vit_jax.checkpoints.hf_export import write_hf_folder
 from vit_jax.data.preprocessing import model_pixels, normalise, parse_preprocessing
@@ -78,6 +78,16 @@ def test_small_vit_logits_equal_and_the_pipeline_agrees_with_predict(tmp_path, c
     for path in paths:
         assert classify(str(path))[0]["label"] == ours[str(path)]
 
+    # Back again, the sizes read from config.json (no --model): the same model and logits.
+    back = tmp_path / "back"
+    args = ["--input", folder, "--output", str(back), "--keep_head"]
+    assert convert_checkpoint.main(args) == 0
+    meta = checkpoints.load(directory=back).metadata
+    assert models.label(meta["model"], overrides=meta["model_overrides"]) == models.label(
+        "ViT-Ti_16", overrides=SMALL_VIT
+    )
+    assert np.abs(logits_ours(back, images) - logits_ours(source, images)).max() <= TOLERANCE
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -95,6 +105,12 @@ def test_full_size_logits_equal(tmp_path, model, model_class, size):
     difference = np.abs(ours - logits_torch(model_class, folder, images))
     # float32 rounding grows with the logits (a random ResNet-50's reach several units here).
     assert difference.max() <= TOLERANCE * max(1.0, np.abs(ours).max()), difference.max()
+    # Back again without --model: the model named by config.json, the same logits.
+    args = ["--input", folder, "--output", str(tmp_path / "back"), "--keep_head"]
+    assert convert_checkpoint.main(args) == 0
+    assert checkpoints.load(directory=tmp_path / "back").metadata["model"] == model
+    again = np.abs(logits_ours(tmp_path / "back", images) - ours)
+    assert again.max() <= TOLERANCE * max(1.0, np.abs(ours).max()), again.max()
 
 
 def test_models_without_a_hugging_face_class_are_refused(tmp_path):

@@ -4,6 +4,7 @@ position embedding (paper section 3.2) and save it with its metadata. The conver
 command is the command-line face of `convert`.
 """
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from flax import traverse_util
 
 from vit_jax import checkpoints
 from vit_jax.checkpoints.formats import bit_npz, hf_vit, timm_vit, torch_resnet, vit_npz
+from vit_jax.checkpoints.formats.described import check_agrees, described_model
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint, open_checkpoint
 from vit_jax.checkpoints.formats.fit import check_fits, expected_shapes
 from vit_jax.checkpoints.formats.source import ConversionError, NoHeadError, SourceCheckpoint
@@ -56,10 +58,28 @@ def source_image_size(*, source: SourceCheckpoint, model: str) -> tuple[int, int
     return side * cell, side * cell
 
 
+def _model(
+    *, opened: OpenedCheckpoint, model: str | None, input: Path
+) -> tuple[str, dict[str, Any]]:
+    """(model, size overrides): `model` when given (checked against what the file's config
+    describes), else the described model."""
+    described = described_model(opened)
+    if model is None:
+        if described is None:
+            raise ConversionError(
+                f"{input} does not say which model it holds; give --model NAME "
+                f"({', '.join(MODEL_NAMES)})"
+            )
+        return described
+    if described is not None:
+        check_agrees(model=model, described=described, file=opened.weights_file.parent)
+    return model, {}
+
+
 def convert(
     *,
     input: Path,
-    model: str,
+    model: str | None,
     output: Path,
     num_classes: int | None = None,
     image_size: tuple[int, int] | None = None,
@@ -69,14 +89,19 @@ def convert(
     source_address: str | None = None,
 ) -> dict[str, Any]:
     """Converts `input` for `model` and writes the checkpoint to `output`; returns its metadata.
-    `source_address` (the hf:// or URL `input` was downloaded from) is recorded beside it."""
-    if model not in MODEL_NAMES:
+    `model` None: the model the checkpoint's config describes (described.py). `source_address`
+    (the hf:// or URL `input` was downloaded from) is recorded beside it."""
+    if model is not None and model not in MODEL_NAMES:
         raise ConversionError(f"unknown model {model!r}; valid names: {', '.join(MODEL_NAMES)}")
     if not keep_head and num_classes is None:
         raise ConversionError("give --num_classes N (new zero-initialised head) or --keep_head")
     checkpoints.check_output_directory(directory=Path(output), overwrite=overwrite)
     opened: OpenedCheckpoint = open_checkpoint(path=Path(input), format=format)
+    model, size_overrides = _model(opened=opened, model=model, input=input)
     source = READERS[opened.format](opened=opened, model=model)
+    source = dataclasses.replace(
+        source, model_overrides={**source.model_overrides, **size_overrides}
+    )
     file, head = source.weights_file, source.variables.get(HEAD[0])
     file_classes = None if head is None else int(head.shape[-1])
     if keep_head and file_classes is None:

@@ -208,8 +208,6 @@ def convert_input(
             raise ConversionError(f"--input {input} is a {entry.model}, not --model {model}")
         model = entry.model
         keep_head = keep_head or (entry.keep_head and num_classes is None)
-    if model is None:
-        raise ConversionError(f"give --model NAME for --input {input}")
     address = entry.source if entry is not None else input if remote.is_remote(input) else None
     if address is None:
         local, downloaded = Path(input), contextlib.nullcontext()
