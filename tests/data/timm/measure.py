@@ -1,0 +1,92 @@
+"""Measures converted timm checkpoints against timm itself, from image files to logits.
+
+timm is not a dependency of the project, so this runs in two environments:
+
+    python tests/data/timm/measure.py write DIR    # a Python with timm (and torchvision)
+    python tests/data/timm/measure.py compare DIR  # the project's environment
+
+`write` makes randomly initialised timm models (vit_tiny_patch16_224, resnet50), saves each as a
+timm hub folder (config.json with architecture and pretrained_cfg, model.safetensors) and stores
+timm's logits for the JPEG and PNG files of tests/data/transforms, through timm's own evaluation
+transform. `compare` converts each folder with convert_checkpoint (no --model: the architecture
+says it), runs vit_jax.Classifier on the same files and writes measured.json beside this script:
+the largest |logit difference| per model, the largest |logit|, and the versions used.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+IMAGES = [HERE.parent / "transforms" / name for name in ("shoe.jpg", "tall.png", "wide.jpg")]
+MODELS = {"vit_tiny_patch16_224": 10, "resnet50": 10}
+
+
+def write(directory: Path) -> None:
+    import numpy as np
+    import safetensors.torch
+    import timm
+    import torch
+    from PIL import Image
+
+    torch.manual_seed(0)
+    versions = {"timm": timm.__version__, "torch": torch.__version__}
+    for name, classes in MODELS.items():
+        model = timm.create_model(name, pretrained=False, num_classes=classes).eval()
+        with torch.no_grad():  # random weights away from their initial zeros and ones
+            for parameter in model.parameters():
+                parameter.add_(0.1 * torch.randn_like(parameter))
+            batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+            for norm in batch_norms:  # statistics of random images, so activations stay O(1)
+                norm.reset_running_stats()
+                norm.momentum = None
+            if batch_norms:
+                model.train()(torch.rand(16, 3, 224, 224) * 4 - 2)
+                model.eval()
+        folder = directory / name
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        safetensors.torch.save_file(state, folder / "model.safetensors")
+        cfg = dict(model.pretrained_cfg)
+        config = {
+            "architecture": name,
+            "num_classes": classes,
+            "pretrained_cfg": {
+                k: v
+                for k, v in cfg.items()
+                if isinstance(v, str | int | float | list | tuple | None)
+            },
+        }
+        (folder / "config.json").write_text(json.dumps(config, indent=2))
+        data = timm.data.resolve_data_config(pretrained_cfg=cfg)
+        transform = timm.data.create_transform(**data)
+        with torch.no_grad():
+            batch = torch.stack([transform(Image.open(i).convert("RGB")) for i in IMAGES])
+            logits = model(batch).numpy()
+        np.save(folder / "timm_logits.npy", logits)
+    (directory / "versions.json").write_text(json.dumps(versions))
+
+
+def compare(directory: Path) -> None:
+    import numpy as np
+
+    from vit_jax import Classifier, convert_checkpoint
+
+    measured = {"reference": json.loads((directory / "versions.json").read_text()), "models": {}}
+    for name in MODELS:
+        folder, output = directory / name, directory / f"{name}-converted"
+        args = ["--input", str(folder), "--output", str(output), "--keep_head", "--overwrite"]
+        assert convert_checkpoint.main(args) == 0
+        ours = Classifier.load(output).logits([str(i) for i in IMAGES])
+        theirs = np.load(folder / "timm_logits.npy")
+        measured["models"][name] = {
+            "max_abs_logit_difference": float(np.abs(ours - theirs).max()),
+            "max_abs_logit": float(np.abs(theirs).max()),
+            "images": [i.name for i in IMAGES],
+        }
+    (HERE / "measured.json").write_text(json.dumps(measured, indent=2) + "\n")
+    print(json.dumps(measured, indent=2))
+
+
+if __name__ == "__main__":
+    {"write": write, "compare": compare}[sys.argv[1]](Path(sys.argv[2]))
