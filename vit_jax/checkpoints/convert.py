@@ -15,7 +15,14 @@ import numpy as np
 from flax import traverse_util
 
 from vit_jax import checkpoints
-from vit_jax.checkpoints.formats import bit_npz, hf_vit, timm_vit, torch_resnet, vit_npz
+from vit_jax.checkpoints.formats import (
+    bit_npz,
+    hf_vit,
+    timm_vit,
+    torch_resnet,
+    torchvision_vit,
+    vit_npz,
+)
 from vit_jax.checkpoints.formats.described import check_agrees, described_model
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint, open_checkpoint
 from vit_jax.checkpoints.formats.fit import check_fits, expected_shapes
@@ -29,6 +36,7 @@ READERS: dict[str, Callable[..., SourceCheckpoint]] = {
     "hf_resnet": torch_resnet.read,
     "torchvision_resnet": torch_resnet.read,
     "timm_vit": timm_vit.read,
+    "torchvision_vit": torchvision_vit.read,
 }
 # Resolution recorded for CNN checkpoints, whose weights do not fix one (ImageNet training size).
 DEFAULT_CNN_IMAGE_SIZE = (224, 224)

@@ -8,7 +8,15 @@ import numpy as np
 from vit_jax.checkpoints.formats.readers import read_json, read_weights
 from vit_jax.checkpoints.formats.source import ConversionError
 
-FORMATS = ("vit_npz", "bit_npz", "hf_vit", "hf_resnet", "torchvision_resnet", "timm_vit")
+FORMATS = (
+    "vit_npz",
+    "bit_npz",
+    "hf_vit",
+    "hf_resnet",
+    "torchvision_resnet",
+    "torchvision_vit",
+    "timm_vit",
+)
 HF_WEIGHT_FILES = (
     "model.safetensors",
     "pytorch_model.bin",
@@ -55,6 +63,8 @@ def guess_format(keys: list[str]) -> str | None:
         return "hf_vit"
     if "patch_embed.proj.weight" in names or any(".attn.qkv." in k for k in keys):
         return "timm_vit"
+    if "conv_proj.weight" in names or any(".self_attention.in_proj_" in k for k in keys):
+        return "torchvision_vit"
     return None
 
 

@@ -95,6 +95,23 @@ def to_flax(array: np.ndarray, *, layout: str, num_heads: int) -> np.ndarray:
     return array
 
 
+def split_qkv(
+    *, attention: str, key: str, array: np.ndarray, leaf: str, num_heads: int
+) -> list[tuple[str, str, np.ndarray]]:
+    """(vit_jax path, file key, Flax array) of the query, key and value projections of
+    `attention` (a vit_jax module path) from one fused torch projection: a (3D, D) weight or
+    (3D,) bias, in that order (timm's attn.qkv, torchvision's in_proj)."""
+    layout, name = ("qkv", "kernel") if leaf == "weight" else ("qkv_bias", "bias")
+    return [
+        (
+            f"{attention}/{part}/{name}",
+            f"{key}[{part}]",
+            to_flax(a, layout=layout, num_heads=num_heads),
+        )
+        for part, a in zip(("query", "key", "value"), np.split(array, 3, axis=0), strict=True)
+    ]
+
+
 def model_overrides(config: dict[str, Any], *, file: str) -> dict[str, Any]:
     """create_model overrides for the GELU and LayerNorm of a Hugging Face ViT config."""
     act = require(config, "hidden_act", file=file, kind=str)

@@ -19,7 +19,7 @@ import numpy as np
 
 from vit_jax.checkpoints.formats import timm_config
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint
-from vit_jax.checkpoints.formats.hf_vit import to_flax
+from vit_jax.checkpoints.formats.hf_vit import split_qkv, to_flax
 from vit_jax.checkpoints.formats.source import (
     ConversionError,
     SourceCheckpoint,
@@ -56,7 +56,6 @@ TOP_LEVEL = {
     "head.bias": ("head/bias", "same"),
 }
 _LAYER_KEY = re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)")
-_QKV = ("query", "key", "value")
 # Keys of timm ViT variants this model zoo does not have, and what they are.
 _VARIANTS = {
     "fc_norm.": "global average pooling (global_pool='avg')",
@@ -78,16 +77,7 @@ def _entries(key: str, array: np.ndarray, *, num_heads: int) -> list[tuple[str, 
     block, module, leaf = int(m[1]), m[2], m[3]
     if module == "attn.qkv":
         attention = f"params/{_BLOCK.format(i=block)}MultiHeadDotProductAttention_0"
-        layout = "qkv" if leaf == "weight" else "qkv_bias"
-        name = "kernel" if leaf == "weight" else "bias"
-        return [
-            (
-                f"{attention}/{part}/{name}",
-                f"{key}[{part}]",
-                to_flax(a, layout=layout, num_heads=num_heads),
-            )
-            for part, a in zip(_QKV, np.split(array, 3, axis=0), strict=True)
-        ]
+        return split_qkv(attention=attention, key=key, array=array, leaf=leaf, num_heads=num_heads)
     if module not in _LAYER:
         return []
     path, kind = _LAYER[module]

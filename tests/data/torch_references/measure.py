@@ -1,16 +1,18 @@
-"""Measures converted timm checkpoints against timm itself, from image files to logits.
+"""Measures converted timm and torchvision checkpoints against timm and torchvision themselves,
+from image files to logits.
 
-timm is not a dependency of the project, so this runs in two environments:
+Neither is a dependency of the project, so this runs in two environments:
 
-    python tests/data/timm/measure.py write DIR    # a Python with timm (and torchvision)
-    python tests/data/timm/measure.py compare DIR  # the project's environment
+    python tests/data/torch_references/measure.py write DIR    # a Python with timm, torchvision
+    python tests/data/torch_references/measure.py compare DIR  # the project's environment
 
-`write` makes randomly initialised timm models (vit_tiny_patch16_224, resnet50), saves each as a
-timm hub folder (config.json with architecture and pretrained_cfg, model.safetensors) and stores
-timm's logits for the JPEG and PNG files of tests/data/transforms, through timm's own evaluation
-transform. `compare` converts each folder with convert_checkpoint (no --model: the architecture
-says it), runs vit_jax.Classifier on the same files and writes measured.json beside this script:
-the largest |logit difference| per model, the largest |logit|, and the versions used.
+`write` makes randomly initialised models (timm vit_tiny_patch16_224 and resnet50, saved as timm
+hub folders: config.json with architecture and pretrained_cfg, model.safetensors; torchvision
+vit_b_16, saved as a .pth state dict) and stores each library's logits for the JPEG and PNG files
+of tests/data/transforms, through its own evaluation transform. `compare` converts each with
+convert_checkpoint (no --model where the folder's architecture says it), runs vit_jax.Classifier
+on the same files and writes measured.json beside this script: the largest |logit difference| per
+model, the largest |logit|, and the versions used.
 """
 
 import json
@@ -20,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 IMAGES = [HERE.parent / "transforms" / name for name in ("shoe.jpg", "tall.png", "wide.jpg")]
 MODELS = {"vit_tiny_patch16_224": 10, "resnet50": 10}
+TORCHVISION = {"vit_b_16": "ViT-B_16"}  # torchvision name -> --model
 
 
 def write(directory: Path) -> None:
@@ -64,6 +67,21 @@ def write(directory: Path) -> None:
             batch = torch.stack([transform(Image.open(i).convert("RGB")) for i in IMAGES])
             logits = model(batch).numpy()
         np.save(folder / "timm_logits.npy", logits)
+    import torchvision
+
+    versions["torchvision"] = torchvision.__version__
+    for name in TORCHVISION:
+        model = getattr(torchvision.models, name)(num_classes=10).eval()
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.1 * torch.randn_like(parameter))
+        (directory / name).mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), directory / name / f"{name}.pth")
+        weights = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+        transform = weights.transforms()
+        with torch.no_grad():
+            batch = torch.stack([transform(Image.open(i).convert("RGB")) for i in IMAGES])
+            np.save(directory / name / "torchvision_logits.npy", model(batch).numpy())
     (directory / "versions.json").write_text(json.dumps(versions))
 
 
@@ -80,6 +98,18 @@ def compare(directory: Path) -> None:
         ours = Classifier.load(output).logits([str(i) for i in IMAGES])
         theirs = np.load(folder / "timm_logits.npy")
         measured["models"][name] = {
+            "max_abs_logit_difference": float(np.abs(ours - theirs).max()),
+            "max_abs_logit": float(np.abs(theirs).max()),
+            "images": [i.name for i in IMAGES],
+        }
+    for name, model in TORCHVISION.items():
+        output = directory / f"{name}-converted"
+        args = ["--input", str(directory / name / f"{name}.pth"), "--model", model]
+        args += ["--output", str(output), "--keep_head", "--overwrite"]
+        assert convert_checkpoint.main(args) == 0
+        ours = Classifier.load(output).logits([str(i) for i in IMAGES])
+        theirs = np.load(directory / name / "torchvision_logits.npy")
+        measured["models"][f"torchvision {name}"] = {
             "max_abs_logit_difference": float(np.abs(ours - theirs).max()),
             "max_abs_logit": float(np.abs(theirs).max()),
             "images": [i.name for i in IMAGES],

@@ -1,7 +1,8 @@
-"""timm ViT state dicts (.pth, .bin, .safetensors) and timm hub folders -> converted checkpoints
-whose logits equal the reference model's: a Hugging Face ViT with timm's exact GELU and
-LayerNorm epsilon 1e-6, its weights written under timm's names (q, k, v fused into one qkv).
-Measured against timm itself: tests/data/timm_vit/ (see its measure.py)."""
+"""timm ViT state dicts (.pth, .bin, .safetensors), timm hub folders and torchvision ViT .pth
+files -> converted checkpoints whose logits equal the reference model's: a Hugging Face ViT with
+their exact GELU and LayerNorm epsilon 1e-6, its weights written under timm's or torchvision's
+names (q, k, v fused into one projection). Measured against timm and torchvision themselves:
+tests/data/torch_references/ (its measure.py and measured.json)."""
 
 import json
 
@@ -14,6 +15,7 @@ from test_convert_hf_vit import our_logits, torch_logits
 from transformers import ViTConfig, ViTForImageClassification
 
 from vit_jax import checkpoints, convert_checkpoint
+from vit_jax.checkpoints.formats import torchvision_vit
 
 TOLERANCE = 1e-4
 TI = dict(hidden_size=192, num_hidden_layers=12, num_attention_heads=3, intermediate_size=768)
@@ -58,6 +60,31 @@ def timm_state(model: ViTForImageClassification) -> dict[str, torch.Tensor]:
             for timm_name, hf_name in renamed.items():
                 state[f"{block}{timm_name}.{leaf}"] = hf[f"{layer}{hf_name}.{leaf}"]
     return {k: v.contiguous() for k, v in state.items()}
+
+
+def torchvision_state(model: ViTForImageClassification) -> dict[str, torch.Tensor]:
+    """The model's weights under torchvision's VisionTransformer names."""
+    renamed = {
+        "cls_token": "class_token",
+        "pos_embed": "encoder.pos_embedding",
+        "patch_embed.proj": "conv_proj",
+        "norm": "encoder.ln",
+        "head": "heads.head",
+    }
+    block = {"norm1": "ln_1", "norm2": "ln_2", "attn.proj": "self_attention.out_proj"}
+    block |= {"mlp.fc1": "mlp.0", "mlp.fc2": "mlp.3", "attn.qkv": "self_attention.in_proj"}
+    state = {}
+    for key, value in timm_state(model).items():
+        if key.startswith("blocks."):
+            _, index, rest = key.split(".", 2)
+            module, leaf = rest.rsplit(".", 1)
+            name = block[module]
+            name = f"{name}_{leaf}" if name.endswith("in_proj") else f"{name}.{leaf}"
+            state[f"encoder.layers.encoder_layer_{index}.{name}"] = value
+        else:
+            module, _, leaf = key.rpartition(".") if "." in key else (key, "", "")
+            state[".".join(filter(None, [renamed[module], leaf]))] = value
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +172,31 @@ def test_timm_variants_the_zoo_lacks_are_named(tmp_path, reference, capsys, extr
     error = capsys.readouterr().err
     assert f"is a timm ViT with {said}, which the model zoo does not have" in error
     assert len(error.strip().splitlines()) == 1
+
+
+def test_a_torchvision_vit_gives_the_reference_logits_and_its_documented_transform(
+    tmp_path, reference
+):
+    torch.save(torchvision_state(reference), tmp_path / "vit_b_16.pth")
+    loaded = convert(tmp_path / "vit_b_16.pth", tmp_path / "out", "--keep_head")
+    meta = loaded.metadata
+    assert meta["source_format"] == "torchvision_vit" and meta["image_size"] == [32, 32]
+    assert meta["model_overrides"]["gelu_approximate"] is False
+    assert meta["preprocessing"]["resize_method"] == "bicubic"  # not 224: SWAG's transform
+    images = random_images(batch=3, size=(32, 32), seed=6)
+    expected = torch_logits(reference, images).logits.numpy()
+    assert np.abs(our_logits(loaded, images) - expected).max() <= TOLERANCE
+
+
+def test_torchvision_vit_at_224_gets_the_imagenet1k_v1_transform():
+    assert torchvision_vit.preprocessing(model="ViT-B_16", image_size=224) == {
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+        "resize_method": "bilinear",
+        "resize_shortest_edge": 256,
+        "crop_size": 224,
+    }
+    assert (
+        torchvision_vit.preprocessing(model="ViT-L_16", image_size=224)["resize_shortest_edge"]
+        == 242
+    )
