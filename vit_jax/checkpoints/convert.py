@@ -16,6 +16,7 @@ from flax import traverse_util
 
 from vit_jax import checkpoints
 from vit_jax.checkpoints.formats import (
+    big_vision,
     bit_npz,
     hf_vit,
     timm_vit,
@@ -37,6 +38,7 @@ READERS: dict[str, Callable[..., SourceCheckpoint]] = {
     "torchvision_resnet": torch_resnet.read,
     "timm_vit": timm_vit.read,
     "torchvision_vit": torchvision_vit.read,
+    "big_vision": big_vision.read,
 }
 # Resolution recorded for CNN checkpoints, whose weights do not fix one (ImageNet training size).
 DEFAULT_CNN_IMAGE_SIZE = (224, 224)
@@ -57,10 +59,11 @@ def source_image_size(*, source: SourceCheckpoint, model: str) -> tuple[int, int
     pos_embedding = source.variables.get("params/" + "/".join(checkpoints.POS_EMBEDDING))
     if cell is None or pos_embedding is None:
         return DEFAULT_CNN_IMAGE_SIZE
-    side = math.isqrt(pos_embedding.shape[1] - 1)
-    if side * side != pos_embedding.shape[1] - 1:
+    rows = pos_embedding.shape[1] - checkpoints.class_token_rows(source.model_overrides)
+    side = math.isqrt(rows)
+    if side * side != rows:
         raise ConversionError(
-            f"{source.weights_file}: the position embedding has {pos_embedding.shape[1] - 1} "
+            f"{source.weights_file}: the position embedding has {rows} "
             "patch rows, not a square grid, so its image size is unknown"
         )
     return side * cell, side * cell

@@ -47,29 +47,40 @@ def grid_cell(*, model: str, overrides: dict[str, Any]) -> int | None:
     return config.patches[0] * stride
 
 
-def resize_position_embedding(
-    *, pos_embedding: np.ndarray, grid: tuple[int, int], new_grid: tuple[int, int]
-) -> np.ndarray:
-    """Position embedding (1, 1 + gh*gw, D) for a gh' x gw' patch grid (paper section 3.2).
+def class_token_rows(overrides: dict[str, Any]) -> int:
+    """Rows of the position embedding before the patch rows: 1 for the class token, 0 for a ViT
+    with global average pooling (model override classifier 'gap')."""
+    return 0 if overrides.get("classifier", "token") == "gap" else 1
 
-    The class-token row is kept; the patch rows, laid out as a (gh, gw, D) image, are resized
-    as the original vit_jax and big_vision do: scipy.ndimage.zoom with order 1 (linear) on the
-    grid, which maps the corner embeddings onto the new corners (= torch interpolate(
+
+def resize_position_embedding(
+    *,
+    pos_embedding: np.ndarray,
+    grid: tuple[int, int],
+    new_grid: tuple[int, int],
+    class_rows: int = 1,
+) -> np.ndarray:
+    """Position embedding (1, class_rows + gh*gw, D) for a gh' x gw' patch grid (section 3.2).
+
+    The class-token row (if any) is kept; the patch rows, laid out as a (gh, gw, D) image, are
+    resized as the original vit_jax and big_vision do: scipy.ndimage.zoom with order 1 (linear)
+    on the grid, which maps the corner embeddings onto the new corners (= torch interpolate(
     mode='bilinear', align_corners=True)). Fine-tuning a released checkpoint at another
     resolution therefore starts from the embedding its authors' code would give.
     """
-    rows, width = pos_embedding.shape[1] - 1, pos_embedding.shape[2]
+    rows, width = pos_embedding.shape[1] - class_rows, pos_embedding.shape[2]
     if rows != grid[0] * grid[1]:
         raise ValueError(
             f"position embedding has {rows} patch rows, not a {grid[0]}x{grid[1]} grid"
         )
     if tuple(grid) == tuple(new_grid):
         return pos_embedding
-    patch_grid = pos_embedding[0, 1:].reshape(grid[0], grid[1], width).astype(np.float64)
+    patch_grid = pos_embedding[0, class_rows:].reshape(grid[0], grid[1], width)
+    patch_grid = patch_grid.astype(np.float64)
     factors = (new_grid[0] / grid[0], new_grid[1] / grid[1], 1)
     resized = scipy.ndimage.zoom(patch_grid, factors, order=1, grid_mode=False)
     resized = resized.astype(np.float32).reshape(1, -1, width)
-    return np.concatenate([pos_embedding[:, :1], resized], axis=1)
+    return np.concatenate([pos_embedding[:, :class_rows], resized], axis=1)
 
 
 def replace_head(*, params: dict[str, Any], num_classes: int, in_features: int) -> dict[str, Any]:
@@ -119,6 +130,7 @@ def adapt(
                 pos_embedding=transformer["posembed_input"]["pos_embedding"],
                 grid=(old_size[0] // cell, old_size[1] // cell),
                 new_grid=(image_size[0] // cell, image_size[1] // cell),
+                class_rows=class_token_rows(metadata["model_overrides"]),
             )
         }
         params["Transformer"] = transformer

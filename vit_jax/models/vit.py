@@ -133,7 +133,9 @@ class EncoderBlock(nn.Module):
 class Encoder(nn.Module):
     """Position embedding, L encoder blocks and the final LayerNorm of eq. (4), for the class
     token: returns LN(z_L^0), shape (batch, hidden_size). When attention is sown (SOWN mutable),
-    the last block runs on every token so that its attention rows are complete."""
+    the last block runs on every token so that its attention rows are complete. With classifier
+    'gap' (no class token; Appendix D.3, Figure 9) it returns the mean of LN(z_L) over the
+    tokens."""
 
     num_layers: int
     mlp_dim: int
@@ -145,9 +147,11 @@ class Encoder(nn.Module):
     dtype: Dtype
     remat: bool
     kernels: str = "cpu"
+    classifier: str = "token"
 
     @nn.compact
     def __call__(self, x: Array, *, train: bool) -> Array:
+        token = self.classifier == "token"
         x = AddPositionEmbedding(name="posembed_input")(x)
         x = nn.Dropout(rate=self.dropout_rate)(x, deterministic=not train)
         block_cls = nn.remat(EncoderBlock, static_argnums=(2, 3)) if self.remat else EncoderBlock
@@ -162,9 +166,13 @@ class Encoder(nn.Module):
                 dtype=self.dtype,
                 kernels=self.kernels,
                 name=f"encoderblock_{i}",
-            )(x, not train, i == self.num_layers - 1 and not self.is_mutable_collection(SOWN))
+            )(
+                x,
+                not train,
+                token and i == self.num_layers - 1 and not self.is_mutable_collection(SOWN),
+            )
         norm = nn.LayerNorm(epsilon=self.layer_norm_epsilon, dtype=self.dtype, name="encoder_norm")
-        return norm(x[:, 0])
+        return norm(x[:, 0]) if token else jnp.mean(norm(x), axis=1)
 
 
 class VisionTransformer(nn.Module):
@@ -179,7 +187,7 @@ class VisionTransformer(nn.Module):
     dropout_rate: float = 0.0
     attention_dropout_rate: float = 0.0
     representation_size: int | None = None
-    classifier: str = "token"
+    classifier: str = "token"  # or "gap": global average pooling, no class token (App. D.3)
     gelu_approximate: bool = True
     layer_norm_epsilon: float = 1e-6
     resnet: Mapping[str, Any] | None = None
@@ -190,8 +198,8 @@ class VisionTransformer(nn.Module):
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
         kernels = selection.resolve(self.kernels)
-        if self.classifier != "token":
-            raise ValueError(f"classifier={self.classifier!r} is not supported; use 'token'")
+        if self.classifier not in ("token", "gap"):
+            raise ValueError(f"classifier={self.classifier!r} is not supported; use token or gap")
         x = inputs.astype(self.dtype)
         if self.resnet is not None:
             x = hybrid_backbone(
@@ -217,8 +225,9 @@ class VisionTransformer(nn.Module):
         )(x)
         batch, grid_h, grid_w, channels = x.shape
         x = x.reshape(batch, grid_h * grid_w, channels)
-        cls = self.param("cls", nn.initializers.zeros, (1, 1, channels))
-        x = jnp.concatenate([jnp.broadcast_to(cls, (batch, 1, channels)).astype(x.dtype), x], 1)
+        if self.classifier == "token":
+            cls = self.param("cls", nn.initializers.zeros, (1, 1, channels))
+            x = jnp.concatenate([jnp.broadcast_to(cls, (batch, 1, channels)).astype(x.dtype), x], 1)
 
         x = Encoder(
             num_layers=self.num_layers,
@@ -231,6 +240,7 @@ class VisionTransformer(nn.Module):
             dtype=self.dtype,
             remat=self.remat,
             kernels=kernels,
+            classifier=self.classifier,
             name="Transformer",
         )(x, train=train)
         if self.representation_size is not None:

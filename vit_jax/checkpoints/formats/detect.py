@@ -16,6 +16,7 @@ FORMATS = (
     "torchvision_resnet",
     "torchvision_vit",
     "timm_vit",
+    "big_vision",
 )
 HF_WEIGHT_FILES = (
     "model.safetensors",
@@ -51,6 +52,8 @@ def _weights_in_folder(folder: Path) -> Path:
 def guess_format(keys: list[str]) -> str | None:
     """The format whose characteristic key names `keys` contain, or None."""
     names = set(keys)
+    if any(k.startswith(("params/Transformer/", "params/embedding/")) for k in keys):
+        return "big_vision"
     if any(k.startswith(("resnet/", "opt/target/resnet/")) for k in keys):
         return "bit_npz"
     if any(k.startswith(("Transformer/", "opt/target/Transformer/")) for k in keys):
@@ -85,10 +88,6 @@ def open_checkpoint(*, path: Path, format: str | None = None) -> OpenedCheckpoin
     weights_file = _weights_in_folder(path) if path.is_dir() else path
     folder = weights_file.parent
     arrays = read_weights(weights_file)
-    if any(k.startswith("params/") for k in arrays):
-        raise ConversionError(
-            f"{weights_file} is a big_vision-style .npz ('params/' prefix), which is not supported"
-        )
     guessed = guess_format(list(arrays))
     if format is not None and guessed not in (None, format):
         raise ConversionError(
