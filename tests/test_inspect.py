@@ -218,3 +218,22 @@ def test_a_resnet_is_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 1 and "holds a ResNet-50" in err and "fewshot" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_vit_without_class_token_is_refused_in_one_line(tmp_path, capsys):
+    source = random_checkpoint(
+        tmp_path / "gap",
+        model="ViT-Ti_16",
+        num_classes=3,
+        image_size=(16, 16),
+        seed=0,
+        classifier="gap",
+        **SMALL_VIT,
+    )
+    folder = _images(tmp_path / "images", 1)
+    status = inspect.main(
+        ["--checkpoint", str(source), "--images", str(folder), "--output", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert status == 1 and "without a class token (classifier 'gap')" in err
+    assert len(err.strip().splitlines()) == 1

@@ -329,3 +329,28 @@ def test_matches_huggingface_vit_with_hf_gelu_and_epsilon(hf_defaults):
         assert difference < 2e-5
     else:  # original tanh GELU and epsilon 1e-6 are a (slightly) different function
         assert difference > 1e-5
+
+
+def test_global_average_pooling_has_no_class_token_and_pools_every_token():
+    """classifier 'gap' (Appendix D.3): no class token, a position embedding per patch, and the
+    head reads the mean over the tokens of the final LayerNorm's output, so permuting the patch
+    tokens (with their position embeddings) leaves the logits unchanged."""
+    size = dict(hidden_size=16, mlp_dim=32, num_heads=2, num_layers=2, patches=(4, 4))
+    model = models.create_model("ViT-Ti_16", num_classes=3, classifier="gap", **size)
+    images = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+    variables = model.init(jax.random.key(1), images, train=False)
+    params = variables["params"]
+    assert "cls" not in params
+    assert params["Transformer"]["posembed_input"]["pos_embedding"].shape == (1, 4, 16)
+    params = jax.tree.map(lambda x: x + 0.1, params)  # a head that is not zero
+    logits = model.apply({"params": params}, images, train=False)
+    assert logits.shape == (2, 3)
+    swapped = jnp.concatenate([images[:, 4:], images[:, :4]], axis=1)  # patch rows swapped
+    embedding = params["Transformer"]["posembed_input"]["pos_embedding"]
+    moved = jax.tree.map(lambda x: x, params)
+    moved["Transformer"]["posembed_input"]["pos_embedding"] = embedding[:, jnp.array([2, 3, 0, 1])]
+    np.testing.assert_allclose(
+        model.apply({"params": moved}, swapped, train=False), logits, rtol=1e-5, atol=1e-5
+    )
+    token = models.create_model("ViT-Ti_16", num_classes=3, **size)
+    assert "cls" in token.init(jax.random.key(1), images, train=False)["params"]

@@ -33,6 +33,12 @@ def inspect_checkpoint(
             f"{checkpoint} holds a {meta['model']}: the attention and embedding pictures need a "
             "ViT (python -m vit_jax.fewshot evaluates any model's representation)"
         )
+    if predictor.model.classifier != "token":
+        raise ValueError(
+            f"{checkpoint} holds a ViT without a class token (classifier "
+            f"{predictor.model.classifier!r}): the rollout of Figure 6 starts from the class token "
+            "(python -m vit_jax.fewshot evaluates its representation)"
+        )
     run_attention = attention.attention_fn(predictor.model)
     shown, maps, names, failed, distance_sum, count = [], [], [], [], 0.0, 0
     grid = None
