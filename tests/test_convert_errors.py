@@ -277,3 +277,13 @@ def test_a_file_that_does_not_say_its_model_asks_for_one(tmp_path, capsys):
     np.savez(tmp_path / "vit.npz", **{"Transformer/encoder_norm/scale": np.ones(192, np.float32)})
     message = fails(tmp_path, capsys, ["--input", tmp_path / "vit.npz", "--num_classes", "3"])
     assert "vit.npz does not say which model it holds; give --model NAME (ViT-Ti_16," in message
+
+
+def test_an_unplaceable_file_is_told_what_each_format_looks_for(tmp_path, capsys):
+    np.savez(tmp_path / "odd.npz", **{"encoder/weights": np.zeros(3, np.float32)})
+    message = fails(
+        tmp_path, capsys, ["--input", tmp_path / "odd.npz", "--model", "ViT-Ti_16", "--keep_head"]
+    )
+    assert "first keys: ['encoder/weights']; looked for big_vision: a key starting" in message
+    assert "hf_vit: a key containing 'embeddings.patch_embeddings.'" in message
+    assert message.strip().endswith("timm_vit, big_vision)") and len(message.splitlines()) == 1

@@ -49,26 +49,42 @@ def _weights_in_folder(folder: Path) -> Path:
     )
 
 
+# Per format, in the order tried: the key that tells it (a prefix, or a part of the name).
+MARKERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("big_vision", "prefix", ("params/Transformer/", "params/embedding/")),
+    ("bit_npz", "prefix", ("resnet/", "opt/target/resnet/")),
+    ("vit_npz", "prefix", ("Transformer/", "opt/target/Transformer/")),
+    ("torchvision_resnet", "name", ("layer1.0.conv1.weight", "conv1.weight")),
+    ("hf_resnet", "part", ("embedder.embedder.",)),
+    ("hf_vit", "part", ("embeddings.patch_embeddings.",)),
+    ("timm_vit", "part", ("patch_embed.proj.weight", ".attn.qkv.")),
+    ("torchvision_vit", "part", ("conv_proj.weight", ".self_attention.in_proj_")),
+)
+
+
+def _marks(key: str, kind: str, markers: tuple[str, ...]) -> bool:
+    if kind == "prefix":
+        return key.startswith(markers)
+    if kind == "name":
+        return key in markers
+    return any(marker in key for marker in markers)
+
+
 def guess_format(keys: list[str]) -> str | None:
-    """The format whose characteristic key names `keys` contain, or None."""
-    names = set(keys)
-    if any(k.startswith(("params/Transformer/", "params/embedding/")) for k in keys):
-        return "big_vision"
-    if any(k.startswith(("resnet/", "opt/target/resnet/")) for k in keys):
-        return "bit_npz"
-    if any(k.startswith(("Transformer/", "opt/target/Transformer/")) for k in keys):
-        return "vit_npz"
-    if {"conv1.weight", "fc.weight"} <= names or "layer1.0.conv1.weight" in names:
-        return "torchvision_resnet"
-    if any("embedder.embedder." in k for k in keys):
-        return "hf_resnet"
-    if any("embeddings.patch_embeddings." in k for k in keys):
-        return "hf_vit"
-    if "patch_embed.proj.weight" in names or any(".attn.qkv." in k for k in keys):
-        return "timm_vit"
-    if "conv_proj.weight" in names or any(".self_attention.in_proj_" in k for k in keys):
-        return "torchvision_vit"
+    """The first format in MARKERS whose telling key `keys` hold, or None."""
+    for format, kind, markers in MARKERS:
+        if any(_marks(key, kind, markers) for key in keys):
+            return format
     return None
+
+
+def looked_for() -> str:
+    """What each format's detection looks for, for an error message."""
+    wanted = {"prefix": "a key starting {}", "name": "the key {}", "part": "a key containing {}"}
+    return "; ".join(
+        f"{format}: {wanted[kind].format(' or '.join(repr(m) for m in markers))}"
+        for format, kind, markers in MARKERS
+    )
 
 
 def _telling_key(arrays: dict, format: str) -> str:
@@ -98,7 +114,8 @@ def open_checkpoint(*, path: Path, format: str | None = None) -> OpenedCheckpoin
     if detected is None:
         raise ConversionError(
             f"cannot tell which checkpoint format {weights_file} holds (first keys: "
-            f"{sorted(arrays)[:5]}); give --format ({', '.join(FORMATS)})"
+            f"{sorted(arrays)[:5]}; looked for {looked_for()}); give --format "
+            f"({', '.join(FORMATS)})"
         )
     config_file, preprocessor_file = folder / "config.json", folder / "preprocessor_config.json"
     hf = detected.startswith("hf_")
