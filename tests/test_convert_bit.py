@@ -1,6 +1,7 @@
 """BiT .npz (BiT-M-R50x1 layout) -> converted checkpoint whose logits equal Hugging Face's
 PyTorch BitForImageClassification loaded with the same arrays."""
 
+import json
 import re
 
 import numpy as np
@@ -45,6 +46,13 @@ def to_torch(key: str, array: np.ndarray) -> torch.Tensor:
     if array.ndim == 4:
         return torch.from_numpy(np.ascontiguousarray(array.transpose(3, 2, 0, 1)))
     return torch.from_numpy(array)
+
+
+def timm_bit_name(hf_name: str) -> str:
+    """The timm ResNetV2 (resnetv2_50x1_bit) name of a Hugging Face Bit state-dict name."""
+    name = hf_name.removeprefix("bit.")
+    name = name.replace("embedder.convolution", "stem.conv").replace("classifier.1", "head.fc")
+    return re.sub(r"encoder\.stages\.(\d+)\.layers\.", r"stages.\1.blocks.", name)
 
 
 def test_bit_m_r50x1_npz_matches_hf_bit(tmp_path):
@@ -96,3 +104,21 @@ def test_bit_m_r50x1_npz_matches_hf_bit(tmp_path):
     ours = np.asarray(model.apply(loaded.variables, images, train=False))
     assert np.abs(expected).max() > 0.1
     assert np.abs(ours - expected).max() <= TOLERANCE
+
+    # The same weights as a timm hub folder (timm's names, its pretrained_cfg), no --model.
+    timm = {timm_bit_name(k): v for k, v in reference.float().state_dict().items()}
+    timm["head.fc.weight"] = timm["head.fc.weight"][:, :, None, None]
+    (tmp_path / "timm").mkdir()
+    torch.save(timm, tmp_path / "timm" / "pytorch_model.bin")
+    cfg = {"input_size": [3, 96, 96], "interpolation": "bilinear", "crop_pct": 1.0}
+    cfg |= {"mean": [0.5] * 3, "std": [0.5] * 3}
+    config = {"architecture": "resnetv2_50x1_bit", "num_classes": CLASSES, "pretrained_cfg": cfg}
+    (tmp_path / "timm" / "config.json").write_text(json.dumps(config))
+    args = ["--input", tmp_path / "timm", "--output", tmp_path / "from_timm", "--keep_head"]
+    assert convert_checkpoint.main([str(a) for a in args]) == 0
+    from_timm = checkpoints.load(directory=tmp_path / "from_timm")
+    assert from_timm.metadata["model"] == "BiT-R50x1"
+    assert from_timm.metadata["source_format"] == "timm_bit"
+    assert from_timm.metadata["preprocessing"]["resize_shortest_edge"] == 96
+    again = np.asarray(model.apply(from_timm.variables, images, train=False))
+    assert np.abs(again - expected).max() <= TOLERANCE

@@ -11,8 +11,9 @@ Face hub) or an https://, http:// or gs:// address (downloaded once into $VIT_JA
 Formats (detected from the file's bytes and key names; --format reads a file detection cannot
 place): vit_npz (original ViT / R50+ViT .npz), bit_npz (BiT .npz), hf_vit (Hugging Face ViT
 folder, sharded or not, or weight file beside its config.json), hf_resnet (Hugging Face ResNet),
-torchvision_resnet (torchvision .pth; timm ResNet hub folders), timm_vit (timm ViT state dicts
-and hub folders). --model may be left out where the checkpoint's config says which model it is
+torchvision_resnet (torchvision .pth; timm ResNet hub folders), torchvision_vit (torchvision
+ViT .pth), timm_vit and timm_bit (timm ViT and BiT state dicts and hub folders), big_vision
+(big_vision ViT .npz). --model may be left out where the checkpoint's config says which model it is
 (Hugging Face and timm folders, including this project's own Hugging Face exports).
 Without --keep_head the head is replaced by a zero-initialised one for --num_classes classes
 and the pre-logits layer dropped (paper section 3.2); --image_size resizes the position embedding.

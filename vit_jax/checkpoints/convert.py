@@ -19,6 +19,7 @@ from vit_jax.checkpoints.formats import (
     big_vision,
     bit_npz,
     hf_vit,
+    timm_bit,
     timm_vit,
     torch_resnet,
     torchvision_vit,
@@ -39,6 +40,7 @@ READERS: dict[str, Callable[..., SourceCheckpoint]] = {
     "timm_vit": timm_vit.read,
     "torchvision_vit": torchvision_vit.read,
     "big_vision": big_vision.read,
+    "timm_bit": timm_bit.read,
 }
 # Resolution recorded for CNN checkpoints, whose weights do not fix one (ImageNet training size).
 DEFAULT_CNN_IMAGE_SIZE = (224, 224)

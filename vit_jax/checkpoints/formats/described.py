@@ -19,6 +19,7 @@ VIT_SIZES = ("patches", "hidden_size", "mlp_dim", "num_heads", "num_layers")
 TIMM_VIT = re.compile(r"vit_(tiny|small|base|large|huge)_patch(\d+)_\d+")
 TIMM_SIZES = {"tiny": "Ti", "small": "S", "base": "B", "large": "L", "huge": "H"}
 TIMM_RESNET = re.compile(r"resnet(\d+)")
+TIMM_BIT = re.compile(r"resnetv2_(\d+)x1_bit")
 
 
 def described_model(opened: OpenedCheckpoint) -> tuple[str, dict[str, Any]] | None:
@@ -85,6 +86,8 @@ def _timm(name: str, *, file: str) -> tuple[str, dict[str, Any]]:
         model = f"ViT-{TIMM_SIZES[m[1]]}_{m[2]}"
     elif m := TIMM_RESNET.fullmatch(name):
         model = f"ResNet-{m[1]}"
+    elif m := TIMM_BIT.fullmatch(name):
+        model = f"BiT-R{m[1]}x1"
     else:
         model = None
     if model not in MODEL_NAMES:

@@ -17,6 +17,7 @@ FORMATS = (
     "torchvision_vit",
     "timm_vit",
     "big_vision",
+    "timm_bit",
 )
 HF_WEIGHT_FILES = (
     "model.safetensors",
@@ -59,6 +60,7 @@ MARKERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("hf_vit", "part", ("embeddings.patch_embeddings.",)),
     ("timm_vit", "part", ("patch_embed.proj.weight", ".attn.qkv.")),
     ("torchvision_vit", "part", ("conv_proj.weight", ".self_attention.in_proj_")),
+    ("timm_bit", "name", ("stem.conv.weight",)),
 )
 
 
