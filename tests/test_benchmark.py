@@ -181,15 +181,17 @@ def test_the_benchmark_runs_with_only_jax_flax_optax_and_numpy():
         ("train", "bfloat16"),
         ("infer", "bfloat16"),
     ]
-    peaks = re.search(
-        r"matmul peak at start: bfloat16 jax ([\d.]+); float32 jax ([\d.]+)", result.stdout
-    )
-    bfloat16, float32 = float(peaks[1]) * 1e9, float(peaks[2]) * 1e9
+
+    def bfloat16_peak(when: str) -> float:  # GFLOP/s as printed, rounded to 0.1
+        found = re.search(rf"matmul peak{when}: bfloat16 jax ([\d.]+);", result.stdout)
+        return float(found[1]) * 1e9
+
+    # Each case's peak is the best bfloat16 matmul so far: between the first and the last.
+    first, last = bfloat16_peak(" at start"), bfloat16_peak(", start and end")
     for case in cases:
         peak = case["jax"]["flops_per_second"] / case["jax"]["peak_fraction"]
-        assert peak == pytest.approx(bfloat16, abs=0.051e9)
         assert peak == pytest.approx(case["peak_flops_per_second"])
-    assert abs(bfloat16 - float32) > 0.1e9  # the two precisions' peaks can be told apart
+        assert first - 0.051e9 <= peak <= last + 0.051e9
 
 
 @pytest.mark.parametrize(
