@@ -6,6 +6,7 @@ along their first axis (PartitionSpec('data')). Multi-process runs (jax.distribu
 mesh over the devices of all processes; each process feeds its own part of every batch.
 """
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,17 +19,43 @@ from jax.sharding import PartitionSpec as P
 DATA_AXIS = "data"
 
 
+# Environment variables by which a cluster launcher says a process is one of several: Slurm
+# (srun; all five are what jax.distributed's own detection reads) and Open MPI (mpirun).
+CLUSTER_ENVIRONMENTS = {
+    "Slurm": (
+        "SLURM_NTASKS",
+        ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_PROCID", "SLURM_LOCALID"),
+    ),
+    "Open MPI": ("OMPI_COMM_WORLD_SIZE", ("OMPI_MCA_orte_hnp_uri", "OMPI_COMM_WORLD_RANK")),
+}
+
+
+def detected_cluster() -> str | None:
+    """The launcher ('Slurm', 'Open MPI') that started this process as one of several, or None."""
+    for name, (count, others) in CLUSTER_ENVIRONMENTS.items():
+        size = os.environ.get(count, "1")
+        if size.isdigit() and int(size) > 1 and all(v in os.environ for v in others):
+            return name
+    return None
+
+
 def initialize_distributed(
     *, coordinator_address: str, num_processes: int, process_id: int
 ) -> None:
-    """Joins a multi-process JAX run when `coordinator_address` is set (no-op otherwise).
+    """Joins a multi-process JAX run: with `coordinator_address` set, as the flags say; without
+    it, when a cluster launcher started this process as one of several (detected_cluster),
+    through jax.distributed's own detection of that launcher (coordinator, process count and id
+    from its environment); otherwise a no-op.
 
     CPU devices exchange collectives through gloo, so the same code runs on CPU-only hosts.
     Must run before any other JAX call.
     """
-    if not coordinator_address:
+    if not coordinator_address and detected_cluster() is None:
         return
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if not coordinator_address:
+        jax.distributed.initialize()
+        return
     jax.distributed.initialize(
         coordinator_address=coordinator_address,
         num_processes=num_processes,
