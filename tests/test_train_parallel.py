@@ -32,8 +32,9 @@ def _finish(process: subprocess.Popen) -> None:
 
 
 def _assert_same(a: dict, b: dict) -> None:
-    keys = sorted(k for k in a.files if k != "device_count")
-    assert keys == sorted(k for k in b.files if k != "device_count")
+    """The same losses and variables (the fsdp probe's shares aside)."""
+    keys = sorted(k for k in a.files if k != "device_count" and "/share/" not in k)
+    assert keys == sorted(k for k in b.files if k != "device_count" and "/share/" not in k)
     for key in keys:
         np.testing.assert_allclose(a[key], b[key], atol=TOLERANCE, rtol=0, err_msg=key)
 
@@ -57,13 +58,32 @@ def test_eight_devices_match_one_device(single_device, tmp_path):
     assert np.abs(single_device["ResNet-50/batch_stats/bn_root/mean"]).max() > 1e-3
 
 
-def test_two_processes_agree_with_each_other_and_one_device(single_device, tmp_path):
+def test_fsdp_on_eight_devices_trains_as_one_device_holding_an_eighth(single_device, tmp_path):
+    """Parameters and optimizer state sharded over 8 devices: the same losses and variables as
+    one device (BatchNorm ResNet and ViT, accumulation, momentum, clipping), and each device
+    holds 1/8 of every array large enough to split (the rest is under 1% of the bytes)."""
+    output = tmp_path / "fsdp.npz"
+    _finish(_probe(output, device_count=8, extra=("--fsdp",)))
+    fsdp = np.load(output)
+    _assert_same(single_device, fsdp)
+    shares = {k: float(fsdp[k]) for k in fsdp.files if "/share/" in k}
+    assert set(shares.values()) == {1 / 8, 1.0}
+    params = [k for k in shares if "/share/params/" in k]
+    sizes = {k: single_device[k.replace("/share/params/", "/params/")].size for k in params}
+    split = sum(v for k, v in sizes.items() if shares[k] == 1 / 8)
+    assert split > 0.99 * sum(sizes.values())
+    assert all(shares[k] == 1 / 8 for k, v in sizes.items() if v >= 16 * 8 and v % 8 == 0)
+
+
+@pytest.mark.parametrize("fsdp", [False, True])
+def test_two_processes_agree_with_each_other_and_one_device(single_device, tmp_path, fsdp):
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
     outputs = [tmp_path / f"process{i}.npz" for i in range(2)]
+    flag = ("--fsdp",) if fsdp else ()
     processes = [
-        _probe(outputs[i], device_count=1, extra=(f"localhost:{port}", "2", str(i)))
+        _probe(outputs[i], device_count=1, extra=(*flag, f"localhost:{port}", "2", str(i)))
         for i in range(2)
     ]
     for process in processes:

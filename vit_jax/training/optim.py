@@ -43,9 +43,11 @@ def create_schedule(*, recipe: "ml_collections.ConfigDict", total_updates: int) 
 
 
 def create_optimizer(
-    *, recipe: "ml_collections.ConfigDict", total_updates: int
+    *, recipe: "ml_collections.ConfigDict", total_updates: int, clip: bool = True
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """(optimizer over the update's gradients, learning-rate schedule over updates) of `recipe`."""
+    """(optimizer over the update's gradients, learning-rate schedule over updates) of `recipe`.
+    `clip` False leaves out the gradient clipping, for a train step that clips itself (a sharded
+    state's step, which alone sees the whole gradient's norm)."""
     if recipe.optimizer not in OPTIMIZERS:
         raise ValueError(f"recipe.optimizer {recipe.optimizer!r} is not one of {OPTIMIZERS}")
     schedule = create_schedule(recipe=recipe, total_updates=total_updates)
@@ -59,6 +61,6 @@ def create_optimizer(
         )
     else:
         optimizer = optax.sgd(schedule, momentum=recipe.momentum)
-    if recipe.grad_clip_norm:
+    if recipe.grad_clip_norm and clip:
         optimizer = optax.chain(optax.clip_by_global_norm(recipe.grad_clip_norm), optimizer)
     return optimizer, schedule

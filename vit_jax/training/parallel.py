@@ -76,6 +76,11 @@ def replicate(tree: Any, *, mesh: Mesh) -> Any:
     )
 
 
+def gather_axis(spec: P) -> int | None:
+    """The axis an array laid out as `spec` is split along over DATA_AXIS; None if replicated."""
+    return next((axis for axis, name in enumerate(spec) if name == DATA_AXIS), None)
+
+
 def batch_spec(*, accum_steps: int = 1) -> P:
     """How a train step's batch is split: along the batch axis, which follows the micro-batch
     axis when gradients are accumulated."""

@@ -1,0 +1,66 @@
+"""Where the training state lives: replicated on every device (`'replicate'`, the default), or
+sharded over the devices of the data axis (`'fsdp'`: fully sharded data parallelism, as ZeRO-3 and
+big_vision's fsdp strategy).
+
+With 'fsdp' each large array of the parameters and of the optimizer state (Adam's moments, SGD's
+momentum) is split along its largest dimension that the device count divides (FSDP_AXIS of the
+spec); arrays with fewer than MIN_ELEMENTS_PER_DEVICE elements per device, scalars and BatchNorm
+statistics stay replicated. The rule depends only on an array's shape, so a parameter and its
+optimizer moments are split alike. Inside the train step (vit_jax.training.steps) every device
+gathers the whole parameters for the forward and backward pass, and each keeps the mean gradient
+of its own shard (a reduce-scatter instead of the all-reduce) and updates only its shard: a
+device holds 1/N of the parameters and optimizer state between steps. The gradient norm (for
+clipping and the logs) is taken over the whole gradient, so both layouts train alike.
+"""
+
+import math
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from vit_jax.training.parallel import DATA_AXIS
+from vit_jax.training.train_state import TrainState
+
+SHARDINGS = ("replicate", "fsdp")
+MIN_ELEMENTS_PER_DEVICE = 16
+
+
+def fsdp_spec(shape: tuple[int, ...], *, devices: int) -> P:
+    """The PartitionSpec of an array of `shape` under 'fsdp' over `devices` devices."""
+    if devices == 1 or math.prod(shape) < MIN_ELEMENTS_PER_DEVICE * devices:
+        return P()
+    divisible = [axis for axis, size in enumerate(shape) if size % devices == 0]
+    if not divisible:
+        return P()
+    axis = max(divisible, key=lambda a: (shape[a], -a))
+    return P(*([None] * axis), DATA_AXIS)
+
+
+def state_specs(state: TrainState, *, sharding: str, devices: int) -> TrainState:
+    """A TrainState of PartitionSpecs: `state`'s layout under `sharding` on `devices` devices."""
+    if sharding not in SHARDINGS:
+        raise ValueError(f"sharding {sharding!r} is not one of {SHARDINGS}")
+
+    def spec(x: Any) -> P:
+        return fsdp_spec(np.shape(x), devices=devices) if sharding == "fsdp" else P()
+
+    return TrainState(
+        step=P(),
+        params=jax.tree.map(spec, state.params),
+        batch_stats=jax.tree.map(lambda _: P(), state.batch_stats),
+        opt_state=jax.tree.map(spec, state.opt_state),
+    )
+
+
+def place(tree: Any, specs: Any, *, mesh: Mesh) -> Any:
+    """`tree` (host or device arrays, the same in every process) laid out on `mesh` as `specs`
+    say: each device receives only its own part."""
+
+    def put(x: Any, spec: P) -> jax.Array:
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec), lambda i: x[i])
+
+    return jax.tree.map(put, tree, specs)
