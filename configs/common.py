@@ -33,6 +33,8 @@ Fields (all can be overridden with --config.<field>=<value>):
                     (kernels 'auto'|'cpu'|'xla', remat, unroll). E.g.
                     --config.model_overrides.dropout_rate=0.1, --config.model_overrides.kernels=xla.
   dtype             compute dtype: 'float32' or 'bfloat16' (mixed precision; params stay float32).
+  sharding          'replicate' (every device holds the whole training state) or 'fsdp' (the
+                    parameters and optimizer state split over the devices; docs/performance.md).
   dataset, data_dir, num_classes (None: the dataset's), image_size (H, W), augment, worker_count.
   prefetch_batches  training batches transferred to the devices ahead of the step (0: none).
   preprocessing     pixel normalisation for init='scratch' (a checkpoint brings its own).
@@ -127,6 +129,7 @@ def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
     config.head = "new"
     config.model_overrides = model_overrides()
     config.dtype = "float32"
+    config.sharding = "replicate"
 
     config.dataset = "shoe_sandal_boot"
     config.data_dir = "data"

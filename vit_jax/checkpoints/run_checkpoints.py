@@ -42,7 +42,12 @@ class _QuietOrbax(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        quiet = ("did not provide metrics", "directory is read only", "read_only=True, setting")
+        quiet = (
+            "did not provide metrics",
+            "directory is read only",
+            "read_only=True, setting",
+            "Metadata file does not exist",  # a step's item read on its own, as exports do
+        )
         return not any(text in message for text in quiet)
 
 

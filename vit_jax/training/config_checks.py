@@ -9,6 +9,7 @@ import ml_collections
 from vit_jax import models
 from vit_jax.reporting.results import MODES
 from vit_jax.training.optim import OPTIMIZERS, SCHEDULES
+from vit_jax.training.sharding import SHARDINGS
 from vit_jax.training.train_state import HEAD_INITS
 
 INITS = ("checkpoint", "scratch")
@@ -56,6 +57,8 @@ def check_values(config: ml_collections.ConfigDict) -> None:
         ("model", models.MODEL_NAMES),
     ):
         _choice(config, field, valid)
+    if "sharding" in config:  # configs written before the field default to 'replicate'
+        _choice(config, "sharding", SHARDINGS)
     recipe_field = f"recipes.{config.recipe}"
     for field, valid in (
         ("optimizer", OPTIMIZERS),

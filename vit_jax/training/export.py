@@ -6,7 +6,9 @@ came from, the dataset and its content fingerprint, and the metrics at that step
 """
 
 from pathlib import Path
+from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 
 from vit_jax import checkpoints
@@ -25,6 +27,14 @@ def _read_only_manager(directory: Path) -> ocp.CheckpointManager:
         read_only=True, create=False, best_fn=lambda metrics: metrics[run_checkpoints.BEST_METRIC]
     )
     return ocp.CheckpointManager(directory.absolute(), options=options)
+
+
+def _on_one_device(checkpoint: Path) -> Any:
+    """The state of `checkpoint` as restore targets on this process's first device: the run may
+    have been sharded over another number of devices than this process has."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    saved = ocp.StandardCheckpointer().metadata(checkpoint / "state").item_metadata
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), saved)
 
 
 def export_run(
@@ -77,7 +87,8 @@ def run_model(*, workdir: Path | str, which: str) -> tuple[dict, dict]:
             restored = manager.restore(
                 step,
                 args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(), progress=ocp.args.JsonRestore()
+                    state=ocp.args.StandardRestore(_on_one_device(directory / str(step))),
+                    progress=ocp.args.JsonRestore(),
                 ),
             )
         except Exception as error:  # damage shows as OSError, JSON, Orbax or tensorstore errors

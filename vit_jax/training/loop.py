@@ -20,8 +20,7 @@ from pathlib import Path
 
 import jax
 import ml_collections
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh
 from tqdm import tqdm
 
 from vit_jax.checkpoints import run_checkpoints
@@ -30,7 +29,7 @@ from vit_jax.common.workdir_lock import WorkdirLock
 from vit_jax.data import input_pipeline
 from vit_jax.data.preprocessing import parse_preprocessing
 from vit_jax.reporting.writer import MetricWriter
-from vit_jax.training import console, experiment, optim, outputs, parallel, zeroshot
+from vit_jax.training import console, experiment, optim, outputs, parallel, sharding, zeroshot
 from vit_jax.training.evaluation import Evaluator
 from vit_jax.training.prefetch import DevicePrefetch
 from vit_jax.training.progress import (
@@ -43,7 +42,6 @@ from vit_jax.training.progress import (
     json_config,
 )
 from vit_jax.training.steps import data_parallel_train_step
-from vit_jax.training.train_state import create_train_state
 
 
 def _finetune(
@@ -60,13 +58,20 @@ def _finetune(
     accum = recipe.grad_accum_steps
     steps_per_epoch = exp.steps_per_epoch
     total_steps = steps_per_epoch * config.num_epochs
-    optimizer, schedule = optim.create_optimizer(recipe=recipe, total_updates=total_steps)
+    fsdp = config.get("sharding", "replicate") == "fsdp"
+    optimizer, schedule = optim.create_optimizer(
+        recipe=recipe, total_updates=total_steps, clip=not fsdp
+    )
     learning_rate = jax.jit(schedule)
-    state = jax.jit(
-        lambda variables: create_train_state(variables=variables, optimizer=optimizer),
-        out_shardings=NamedSharding(mesh, P()),
-    )(parallel.replicate(exp.variables, mesh=mesh))
+    state, specs = sharding.initial_state(
+        variables=exp.variables,
+        optimizer=optimizer,
+        mesh=mesh,
+        sharding=config.get("sharding", "replicate"),
+    )
     train_step = data_parallel_train_step(
+        state_specs=specs,
+        clip_norm=recipe.grad_clip_norm if fsdp else None,
         mesh=mesh,
         model=exp.model,
         optimizer=optimizer,

@@ -117,7 +117,12 @@ def json_config(config: ml_collections.ConfigDict) -> dict:
     return json.loads(json.dumps(to_json_compatible(fields, where="config")))
 
 
+# Config fields added after runs were saved without them, with the value those runs had.
+ADDED_FIELDS = {"sharding": "replicate"}
+
+
 def check_same_config(*, saved: dict, current: dict, workdir: Path) -> None:
+    saved = {**ADDED_FIELDS, **saved}
     changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
     if changed:
         field = changed[0]

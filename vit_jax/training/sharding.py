@@ -18,11 +18,13 @@ from typing import Any
 
 import jax
 import numpy as np
+import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from vit_jax.training import parallel
 from vit_jax.training.parallel import DATA_AXIS
-from vit_jax.training.train_state import TrainState
+from vit_jax.training.train_state import TrainState, create_train_state
 
 SHARDINGS = ("replicate", "fsdp")
 MIN_ELEMENTS_PER_DEVICE = 16
@@ -64,3 +66,20 @@ def place(tree: Any, specs: Any, *, mesh: Mesh) -> Any:
         return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec), lambda i: x[i])
 
     return jax.tree.map(put, tree, specs)
+
+
+def initial_state(
+    *, variables: dict, optimizer: optax.GradientTransformation, mesh: Mesh, sharding: str
+) -> tuple[TrainState, TrainState | None]:
+    """(the first TrainState laid out on `mesh` as `sharding` says, its PartitionSpecs; None for
+    'replicate', whose steps take the whole state on every device). Under 'fsdp' each device
+    receives only its shards: the whole state is never formed on one device."""
+    def build(variables: dict) -> TrainState:
+        return create_train_state(variables=variables, optimizer=optimizer)
+
+    replicated = parallel.replicate(variables, mesh=mesh)
+    if sharding == "replicate":
+        return jax.jit(build, out_shardings=NamedSharding(mesh, P()))(replicated), None
+    specs = state_specs(jax.eval_shape(build, replicated), sharding=sharding, devices=mesh.size)
+    layout = jax.tree.map(lambda spec: NamedSharding(mesh, spec), specs)
+    return jax.jit(build, out_shardings=layout)(replicated), specs
