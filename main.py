@@ -26,6 +26,9 @@ _WORKDIR = flags.DEFINE_string(
 )
 _DEBUG = flags.DEFINE_bool("debug", False, "show the traceback of a failure")
 _PRINT_CONFIG = flags.DEFINE_bool("print_config", False, "print the resolved config and exit")
+_PRINT_MEMORY = flags.DEFINE_bool(
+    "print_memory", False, "print the train step's memory per device and exit (trains nothing)"
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -35,11 +38,11 @@ def _experiment() -> None:
         print(config)
         return
     workdir = _WORKDIR.value
-    if workdir is None:
+    if workdir is None and not _PRINT_MEMORY.value:
         config_file = Path(config_flags.get_config_filename(flags.FLAGS["config"]))
         workdir = str(Path("runs") / config_file.stem)
         print(f"workdir: {workdir} (give --workdir to choose another)")
-    if not workdir.strip():
+    if workdir is not None and not workdir.strip():
         raise ValueError("--workdir is empty; give the folder the run writes into")
     from vit_jax.kernels import runtime
 
@@ -55,6 +58,12 @@ def _experiment() -> None:
         num_processes=config.num_processes,
         process_id=config.process_id,
     )
+    if _PRINT_MEMORY.value:
+        from vit_jax.training import memory
+
+        for name, cell in config.cells.items() if "cells" in config else [("", config)]:
+            print(f"{name}: " * bool(name) + memory.report(cell))
+        return
     with full_disk_named(workdir):  # the checkpoint library reports a full disk as text
         if "cells" in config:
             study.run_study(config=config, workdir=workdir)

@@ -203,7 +203,7 @@ def _check_variables(
         )
 
 
-def _training_fields(*, name: str, dtype: str) -> dict:
+def training_fields(*, name: str, dtype: str) -> dict:
     """How training runs model `name`: its compute dtype, BatchNorm statistics over DATA_AXIS."""
     fields = {"dtype": dtype}
     if "axis_name" in models.get_config(name):
@@ -242,7 +242,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
             config.model,
             num_classes=info.num_classes,
             **overrides,
-            **_training_fields(name=config.model, dtype=config.dtype),
+            **training_fields(name=config.model, dtype=config.dtype),
         )
         image = jnp.zeros((1, *config.image_size, 3), jnp.float32)
         init = jax.jit(functools.partial(model.init, train=False))
@@ -254,7 +254,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
         loaded = _load_checkpoint(config, info, checkpoint_dir)
         meta = loaded.metadata
         model = checkpoints.create_model(
-            metadata=meta, **overrides, **_training_fields(name=meta["model"], dtype=config.dtype)
+            metadata=meta, **overrides, **training_fields(name=meta["model"], dtype=config.dtype)
         )
         overrides = {**meta["model_overrides"], **overrides}
         _check_variables(variables=loaded.variables, model=model, config=config)
