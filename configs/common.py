@@ -35,6 +35,8 @@ Fields (all can be overridden with --config.<field>=<value>):
   dtype             compute dtype: 'float32' or 'bfloat16' (mixed precision; params stay float32).
   sharding          'replicate' (every device holds the whole training state) or 'fsdp' (the
                     parameters and optimizer state split over the devices; docs/performance.md).
+  mu_dtype          dtype of the optimizer's first moment: 'float32' or 'bfloat16' (half its
+                    memory; the second moment and the parameters stay float32).
   dataset, data_dir, num_classes (None: the dataset's), image_size (H, W), augment, worker_count.
   prefetch_batches  training batches transferred to the devices ahead of the step (0: none).
   preprocessing     pixel normalisation for init='scratch' (a checkpoint brings its own).
@@ -130,6 +132,7 @@ def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
     config.model_overrides = model_overrides()
     config.dtype = "float32"
     config.sharding = "replicate"
+    config.mu_dtype = "float32"
 
     config.dataset = "shoe_sandal_boot"
     config.data_dir = "data"

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from main_cli import TINY_ARGS, run_main, tiny_quickstart
 
 from vit_jax import models
-from vit_jax.training import memory
+from vit_jax.training import memory, optim
 from vit_jax.training.config_checks import set_model_overrides
 
 
@@ -48,3 +48,16 @@ def test_fsdp_on_eight_devices_reports_an_eighth_of_the_parameters(tmp_path):
     assert split["parameters"] < 0.2 * whole["parameters"]  # 1/8, save the small arrays
     assert split["optimizer state"] < 0.2 * whole["optimizer state"]
     assert not (tmp_path / "checkpoints").exists()  # nothing trained, nothing written
+
+
+def test_a_bfloat16_first_moment_takes_half_its_memory_and_nothing_else_changes():
+    """config.mu_dtype='bfloat16' (big_vision's choice): AdamW's first moment in bfloat16, the
+    second moment and the parameters in float32."""
+    found = figures(memory.report(tiny_quickstart(mu_dtype="bfloat16")))
+    assert abs(found["optimizer state"] - 1.5 * found["parameters"]) <= 0.1
+    optimizer, _ = optim.create_optimizer(
+        recipe=tiny_quickstart().recipes.quickstart, total_updates=10, mu_dtype="bfloat16"
+    )
+    state = optimizer.init({"w": jnp.zeros((4, 4))})
+    (adam,) = jax.tree.leaves(state, is_leaf=lambda x: hasattr(x, "mu"))[:1]
+    assert adam.mu["w"].dtype == jnp.bfloat16 and adam.nu["w"].dtype == jnp.float32

@@ -57,8 +57,9 @@ def check_values(config: ml_collections.ConfigDict) -> None:
         ("model", models.MODEL_NAMES),
     ):
         _choice(config, field, valid)
-    if "sharding" in config:  # configs written before the field default to 'replicate'
-        _choice(config, "sharding", SHARDINGS)
+    for field, valid in (("sharding", SHARDINGS), ("mu_dtype", DTYPES)):
+        if field in config:  # configs written before these fields take their defaults
+            _choice(config, field, valid)
     recipe_field = f"recipes.{config.recipe}"
     for field, valid in (
         ("optimizer", OPTIMIZERS),

@@ -60,7 +60,10 @@ def _finetune(
     total_steps = steps_per_epoch * config.num_epochs
     fsdp = config.get("sharding", "replicate") == "fsdp"
     optimizer, schedule = optim.create_optimizer(
-        recipe=recipe, total_updates=total_steps, clip=not fsdp
+        recipe=recipe,
+        total_updates=total_steps,
+        clip=not fsdp,
+        mu_dtype=config.get("mu_dtype", "float32"),
     )
     learning_rate = jax.jit(schedule)
     state, specs = sharding.initial_state(

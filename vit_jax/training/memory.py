@@ -48,7 +48,12 @@ def report(config: ml_collections.ConfigDict) -> str:
         **training_fields(name=config.model, dtype=config.dtype),
     )
     updates = recipe.warmup_steps + 1  # any count: the schedule takes no memory
-    optimizer, _ = optim.create_optimizer(recipe=recipe, total_updates=updates, clip=not fsdp)
+    optimizer, _ = optim.create_optimizer(
+        recipe=recipe,
+        total_updates=updates,
+        clip=not fsdp,
+        mu_dtype=config.get("mu_dtype", "float32"),
+    )
     image = (1, *config.image_size, 3)
     state = jax.eval_shape(
         lambda: create_train_state(
@@ -89,7 +94,8 @@ def report(config: ml_collections.ConfigDict) -> str:
     return "\n".join(
         [
             f"memory per device: {label} at {config.image_size[0]}x{config.image_size[1]}, "
-            f"batch {recipe.batch_size} ({accum} micro-batch(es)), dtype {config.dtype}, "
+            f"batch {recipe.batch_size} ({accum} micro-batch(es)), dtype {config.dtype}, first "
+            f"moment {config.get('mu_dtype', 'float32')}, "
             f"sharding {layout} over {mesh.size} {jax.devices()[0].platform} device(s)",
             f"  parameters       {held_bytes(state.params, specs.params) / MIB:10.1f} MiB",
             f"  optimizer state  {held_bytes(state.opt_state, specs.opt_state) / MIB:10.1f} MiB",

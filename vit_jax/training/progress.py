@@ -118,7 +118,7 @@ def json_config(config: ml_collections.ConfigDict) -> dict:
 
 
 # Config fields added after runs were saved without them, with the value those runs had.
-ADDED_FIELDS = {"sharding": "replicate"}
+ADDED_FIELDS = {"sharding": "replicate", "mu_dtype": "float32"}
 
 
 def check_same_config(*, saved: dict, current: dict, workdir: Path) -> None:
