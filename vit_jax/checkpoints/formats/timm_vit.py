@@ -4,9 +4,8 @@ beside model.safetensors or pytorch_model.bin), as the AugReg weights ("How to t
 are published.
 
 timm keys: cls_token, pos_embed, patch_embed.proj, blocks.N.{norm1, attn.qkv, attn.proj, norm2,
-mlp.fc1, mlp.fc2}, norm, head, and pre_logits.fc in older exports. The fused qkv Linear
-(3D, D) is split into the query, key and value projections (D, heads, D/heads); the heads come
-from the model the checkpoint is converted for. timm's ViT uses the exact (erf) GELU and
+mlp.fc1, mlp.fc2}, norm, head, and pre_logits.fc in older exports (read by fused_vit.py, which
+splits the fused qkv projection). timm's ViT uses the exact (erf) GELU and
 LayerNorm epsilon 1e-6: both are recorded as model overrides. Models with global average
 pooling (fc_norm), no class token, register tokens or layer scale are reported as such.
 Preprocessing: a hub folder's pretrained_cfg (timm_config); a bare state dict gets timm's ViT
@@ -15,18 +14,18 @@ default (bicubic, crop_pct 0.9, mean and std 0.5), which a state dict cannot sta
 
 import re
 
-import numpy as np
-
 from vit_jax.checkpoints.formats import timm_config
 from vit_jax.checkpoints.formats.detect import OpenedCheckpoint
-from vit_jax.checkpoints.formats.hf_vit import split_qkv, to_flax
-from vit_jax.checkpoints.formats.source import (
-    ConversionError,
-    SourceCheckpoint,
-    collect,
-    reject_unknown_keys,
+from vit_jax.checkpoints.formats.fused_vit import (
+    MLP_1,
+    MLP_2,
+    NORM_1,
+    NORM_2,
+    OUT,
+    Naming,
+    read_variables,
 )
-from vit_jax.models import architecture
+from vit_jax.checkpoints.formats.source import ConversionError, SourceCheckpoint
 
 VIT_DEFAULT_CFG = {
     "input_size": [3, 224, 224],
@@ -35,27 +34,30 @@ VIT_DEFAULT_CFG = {
     "mean": [0.5] * 3,
     "std": [0.5] * 3,
 }
-_BLOCK = "Transformer/encoderblock_{i}/"
-_LAYER = {
-    "norm1": (_BLOCK + "LayerNorm_0", "norm"),
-    "norm2": (_BLOCK + "LayerNorm_1", "norm"),
-    "attn.proj": (_BLOCK + "MultiHeadDotProductAttention_0/out", "out"),
-    "mlp.fc1": (_BLOCK + "MlpBlock_0/Dense_0", "linear"),
-    "mlp.fc2": (_BLOCK + "MlpBlock_0/Dense_1", "linear"),
-}
-TOP_LEVEL = {
-    "cls_token": ("cls", "same"),
-    "pos_embed": ("Transformer/posembed_input/pos_embedding", "same"),
-    "patch_embed.proj.weight": ("embedding/kernel", "conv"),
-    "patch_embed.proj.bias": ("embedding/bias", "same"),
-    "norm.weight": ("Transformer/encoder_norm/scale", "same"),
-    "norm.bias": ("Transformer/encoder_norm/bias", "same"),
-    "pre_logits.fc.weight": ("pre_logits/kernel", "linear"),
-    "pre_logits.fc.bias": ("pre_logits/bias", "same"),
-    "head.weight": ("head/kernel", "linear"),
-    "head.bias": ("head/bias", "same"),
-}
-_LAYER_KEY = re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)")
+NAMING = Naming(
+    library="timm",
+    top_level={
+        "cls_token": ("cls", "same"),
+        "pos_embed": ("Transformer/posembed_input/pos_embedding", "same"),
+        "patch_embed.proj.weight": ("embedding/kernel", "conv"),
+        "patch_embed.proj.bias": ("embedding/bias", "same"),
+        "norm.weight": ("Transformer/encoder_norm/scale", "same"),
+        "norm.bias": ("Transformer/encoder_norm/bias", "same"),
+        "pre_logits.fc.weight": ("pre_logits/kernel", "linear"),
+        "pre_logits.fc.bias": ("pre_logits/bias", "same"),
+        "head.weight": ("head/kernel", "linear"),
+        "head.bias": ("head/bias", "same"),
+    },
+    layer=re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)"),
+    modules={
+        "norm1": (NORM_1, "norm"),
+        "norm2": (NORM_2, "norm"),
+        "attn.proj": (OUT, "out"),
+        "mlp.fc1": (MLP_1, "linear"),
+        "mlp.fc2": (MLP_2, "linear"),
+    },
+    fused=re.compile(r"blocks\.(\d+)\.attn\.qkv\.(weight|bias)"),
+)
 # Keys of timm ViT variants this model zoo does not have, and what they are.
 _VARIANTS = {
     "fc_norm.": "global average pooling (global_pool='avg')",
@@ -64,29 +66,6 @@ _VARIANTS = {
     ".q_norm.": "query/key normalisation",
     "attn_pool.": "attention pooling",
 }
-
-
-def _entries(key: str, array: np.ndarray, *, num_heads: int) -> list[tuple[str, str, np.ndarray]]:
-    """(vit_jax path, file key, Flax-layout array) for one timm key; [] if the key is unknown."""
-    if key in TOP_LEVEL:
-        path, layout = TOP_LEVEL[key]
-        return [(f"params/{path}", key, to_flax(array, layout=layout, num_heads=num_heads))]
-    m = _LAYER_KEY.fullmatch(key)
-    if m is None:
-        return []
-    block, module, leaf = int(m[1]), m[2], m[3]
-    if module == "attn.qkv":
-        attention = f"params/{_BLOCK.format(i=block)}MultiHeadDotProductAttention_0"
-        return split_qkv(attention=attention, key=key, array=array, leaf=leaf, num_heads=num_heads)
-    if module not in _LAYER:
-        return []
-    path, kind = _LAYER[module]
-    if kind == "norm":
-        name, layout = ("scale" if leaf == "weight" else "bias"), "same"
-    else:
-        name, layout = ("kernel", kind) if leaf == "weight" else ("bias", "same")
-    path = f"params/{path.format(i=block)}/{name}"
-    return [(path, key, to_flax(array, layout=layout, num_heads=num_heads))]
 
 
 def read(*, opened: OpenedCheckpoint, model: str) -> SourceCheckpoint:
@@ -100,17 +79,7 @@ def read(*, opened: OpenedCheckpoint, model: str) -> SourceCheckpoint:
             )
     if "cls_token" not in opened.arrays:
         raise ConversionError(f"{file} is a timm ViT without a class token, which is not supported")
-    fields = architecture(model)
-    if "num_heads" not in fields:
-        raise ConversionError(f"{file} is a timm ViT; --model {model} is not a ViT")
-    entries, unknown = [], []
-    for key, array in opened.arrays.items():
-        found = _entries(key, array, num_heads=fields["num_heads"])
-        entries += found
-        if not found:
-            unknown.append(key)
-    reject_unknown_keys(keys=unknown, file=file, format="timm ViT")
-    variables, source_names = collect(entries=entries, file=file)
+    variables, source_names = read_variables(opened=opened, model=model, naming=NAMING)
     config, config_file = opened.config or {}, str(file.parent / "config.json")
     if config.get("global_pool", "token") != "token":
         raise ConversionError(
