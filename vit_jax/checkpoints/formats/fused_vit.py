@@ -21,6 +21,28 @@ NORM_1, NORM_2 = BLOCK + "LayerNorm_0", BLOCK + "LayerNorm_1"
 OUT, MLP_1, MLP_2 = ATTENTION + "/out", BLOCK + "MlpBlock_0/Dense_0", BLOCK + "MlpBlock_0/Dense_1"
 
 
+# The top-level arrays of a ViT, in the order `top_level` takes their keys: (vit_jax path, layout).
+TOP_LEVEL = (
+    ("cls", "same"),
+    ("Transformer/posembed_input/pos_embedding", "same"),
+    ("embedding/kernel", "conv"),
+    ("embedding/bias", "same"),
+    ("Transformer/encoder_norm/scale", "same"),
+    ("Transformer/encoder_norm/bias", "same"),
+    ("pre_logits/kernel", "linear"),
+    ("pre_logits/bias", "same"),
+    ("head/kernel", "linear"),
+    ("head/bias", "same"),
+)
+
+
+def top_level(*keys: str) -> dict[str, tuple[str, str]]:
+    """A library's keys for TOP_LEVEL's arrays (class token, position embedding, patch
+    embedding kernel and bias, final norm scale and bias, pre-logits kernel and bias, head kernel
+    and bias) -> (vit_jax path, layout)."""
+    return dict(zip(keys, TOP_LEVEL, strict=True))
+
+
 @dataclasses.dataclass(frozen=True)
 class Naming:
     """A library's key names: `top_level` key -> (vit_jax path, torch layout); `layer` matches a

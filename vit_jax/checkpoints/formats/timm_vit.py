@@ -24,6 +24,7 @@ from vit_jax.checkpoints.formats.fused_vit import (
     OUT,
     Naming,
     read_variables,
+    top_level,
 )
 from vit_jax.checkpoints.formats.source import ConversionError, SourceCheckpoint
 
@@ -36,18 +37,18 @@ VIT_DEFAULT_CFG = {
 }
 NAMING = Naming(
     library="timm",
-    top_level={
-        "cls_token": ("cls", "same"),
-        "pos_embed": ("Transformer/posembed_input/pos_embedding", "same"),
-        "patch_embed.proj.weight": ("embedding/kernel", "conv"),
-        "patch_embed.proj.bias": ("embedding/bias", "same"),
-        "norm.weight": ("Transformer/encoder_norm/scale", "same"),
-        "norm.bias": ("Transformer/encoder_norm/bias", "same"),
-        "pre_logits.fc.weight": ("pre_logits/kernel", "linear"),
-        "pre_logits.fc.bias": ("pre_logits/bias", "same"),
-        "head.weight": ("head/kernel", "linear"),
-        "head.bias": ("head/bias", "same"),
-    },
+    top_level=top_level(
+        "cls_token",
+        "pos_embed",
+        "patch_embed.proj.weight",
+        "patch_embed.proj.bias",
+        "norm.weight",
+        "norm.bias",
+        "pre_logits.fc.weight",
+        "pre_logits.fc.bias",
+        "head.weight",
+        "head.bias",
+    ),
     layer=re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)"),
     modules={
         "norm1": (NORM_1, "norm"),

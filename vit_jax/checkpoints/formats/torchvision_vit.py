@@ -24,6 +24,7 @@ from vit_jax.checkpoints.formats.fused_vit import (
     OUT,
     Naming,
     read_variables,
+    top_level,
 )
 from vit_jax.checkpoints.formats.source import ConversionError, SourceCheckpoint
 from vit_jax.checkpoints.formats.torch_resnet import IMAGENET_MEAN, IMAGENET_STD
@@ -31,18 +32,18 @@ from vit_jax.models import architecture
 
 NAMING = Naming(
     library="torchvision",
-    top_level={
-        "class_token": ("cls", "same"),
-        "encoder.pos_embedding": ("Transformer/posembed_input/pos_embedding", "same"),
-        "conv_proj.weight": ("embedding/kernel", "conv"),
-        "conv_proj.bias": ("embedding/bias", "same"),
-        "encoder.ln.weight": ("Transformer/encoder_norm/scale", "same"),
-        "encoder.ln.bias": ("Transformer/encoder_norm/bias", "same"),
-        "heads.pre_logits.weight": ("pre_logits/kernel", "linear"),
-        "heads.pre_logits.bias": ("pre_logits/bias", "same"),
-        "heads.head.weight": ("head/kernel", "linear"),
-        "heads.head.bias": ("head/bias", "same"),
-    },
+    top_level=top_level(
+        "class_token",
+        "encoder.pos_embedding",
+        "conv_proj.weight",
+        "conv_proj.bias",
+        "encoder.ln.weight",
+        "encoder.ln.bias",
+        "heads.pre_logits.weight",
+        "heads.pre_logits.bias",
+        "heads.head.weight",
+        "heads.head.bias",
+    ),
     layer=re.compile(r"encoder\.layers\.encoder_layer_(\d+)\.(.+)\.(weight|bias)"),
     modules={
         "ln_1": (NORM_1, "norm"),
