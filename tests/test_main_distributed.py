@@ -82,13 +82,14 @@ def test_an_fsdp_run_killed_on_eight_devices_resumes_on_four_as_a_four_device_ru
     """config.sharding='fsdp': the sharded checkpoint of an 8-device run restores onto 4 devices
     and the run ends where an uninterrupted 4-device run ends (losses, accuracy, final state)."""
     args = (*TINY_ARGS, "--config.sharding=fsdp")
-    killed = run_main(*args, workdir=tmp_path / "run", devices=8, kill_after_step=13)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    resumed = run_main(*args, workdir=tmp_path / "run", devices=4)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resum" in resumed.stdout + resumed.stderr
-    reference = run_main(*args, workdir=tmp_path / "reference", devices=4)
-    assert reference.returncode == 0, reference.stderr[-3000:]
+    with ThreadPoolExecutor(2) as pool:  # the uninterrupted run beside the killed one
+        reference = pool.submit(run_main, *args, workdir=tmp_path / "reference", devices=4)
+        killed = run_main(*args, workdir=tmp_path / "run", devices=8, kill_after_step=13)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        resumed = run_main(*args, workdir=tmp_path / "run", devices=4)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "resum" in resumed.stdout + resumed.stderr
+        assert reference.result().returncode == 0, reference.result().stderr[-3000:]
     results = [
         json.loads((tmp_path / d / "results.json").read_text()) for d in ("run", "reference")
     ]

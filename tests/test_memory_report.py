@@ -4,6 +4,7 @@ config.sharding='fsdp' on 8 devices each holds an eighth of the split arrays."""
 
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +40,10 @@ def test_the_report_gives_exact_state_bytes_and_the_compiled_steps_memory():
 
 def test_fsdp_on_eight_devices_reports_an_eighth_of_the_parameters(tmp_path):
     args = (*TINY_ARGS, "--config.model_overrides.hidden_size=64", "--print_memory")
-    replicated = run_main(*args, workdir=tmp_path, devices=8)
-    sharded = run_main(*args, "--config.sharding=fsdp", workdir=tmp_path, devices=8)
+    with ThreadPoolExecutor(2) as pool:
+        replicated = pool.submit(run_main, *args, workdir=tmp_path, devices=8)
+        sharded = run_main(*args, "--config.sharding=fsdp", workdir=tmp_path, devices=8)
+        replicated = replicated.result()
     for done in (replicated, sharded):
         assert done.returncode == 0, done.stderr[-3000:]
     whole, split = figures(replicated.stdout), figures(sharded.stdout)
