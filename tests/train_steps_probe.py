@@ -62,14 +62,12 @@ def run(name: str, overrides: dict, mesh: jax.sharding.Mesh, fsdp: bool) -> dict
         params=variables["params"], model_name=name, head_init="hf", seed=0
     )
     optimizer, _ = optim.create_optimizer(recipe=RECIPE, total_updates=UPDATES, clip=not fsdp)
-    state = jax.jit(
-        lambda v: train_state.create_train_state(variables=v, optimizer=optimizer),
-        out_shardings=NamedSharding(mesh, P()),
-    )(parallel.replicate({**variables, "params": params}, mesh=mesh))
-    specs = None
-    if fsdp:
-        specs = sharding.state_specs(state, sharding="fsdp", devices=jax.device_count())
-        state = sharding.place(jax.device_get(state), specs, mesh=mesh)
+    state, specs = sharding.initial_state(
+        variables=jax.device_get({**variables, "params": params}),
+        optimizer=optimizer,
+        mesh=mesh,
+        sharding="fsdp" if fsdp else "replicate",
+    )
     train_step = steps.data_parallel_train_step(
         mesh=mesh,
         model=model,

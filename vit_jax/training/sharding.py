@@ -3,8 +3,8 @@ sharded over the devices of the data axis (`'fsdp'`: fully sharded data parallel
 big_vision's fsdp strategy).
 
 With 'fsdp' each large array of the parameters and of the optimizer state (Adam's moments, SGD's
-momentum) is split along its largest dimension that the device count divides (FSDP_AXIS of the
-spec); arrays with fewer than MIN_ELEMENTS_PER_DEVICE elements per device, scalars and BatchNorm
+momentum) is split along its largest dimension that the device count divides (over DATA_AXIS);
+arrays with fewer than MIN_ELEMENTS_PER_DEVICE elements per device, scalars and BatchNorm
 statistics stay replicated. The rule depends only on an array's shape, so a parameter and its
 optimizer moments are split alike. Inside the train step (vit_jax.training.steps) every device
 gathers the whole parameters for the forward and backward pass, and each keeps the mean gradient
@@ -57,23 +57,13 @@ def state_specs(state: TrainState, *, sharding: str, devices: int) -> TrainState
     )
 
 
-def place(tree: Any, specs: Any, *, mesh: Mesh) -> Any:
-    """`tree` (host or device arrays, the same in every process) laid out on `mesh` as `specs`
-    say: each device receives only its own part."""
-
-    def put(x: Any, spec: P) -> jax.Array:
-        x = np.asarray(x)
-        return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec), lambda i: x[i])
-
-    return jax.tree.map(put, tree, specs)
-
-
 def initial_state(
     *, variables: dict, optimizer: optax.GradientTransformation, mesh: Mesh, sharding: str
 ) -> tuple[TrainState, TrainState | None]:
     """(the first TrainState laid out on `mesh` as `sharding` says, its PartitionSpecs; None for
     'replicate', whose steps take the whole state on every device). Under 'fsdp' each device
     receives only its shards: the whole state is never formed on one device."""
+
     def build(variables: dict) -> TrainState:
         return create_train_state(variables=variables, optimizer=optimizer)
 

@@ -50,6 +50,7 @@ def make_train_step(
     shards; the gradient is then clipped here at `clip_norm` (the optimizer must not clip: it
     would see only its shard's norm).
     """
+
     def micro_step(state: TrainState, batch_stats, index, batch: Batch):
         """(loss, new batch statistics, gradient) of one micro-batch on this device."""
         dropout_key = jax.random.fold_in(
