@@ -1,7 +1,8 @@
 """The speed-motivated layers keep the numerics of the straightforward ones: softmax attention with
 its hand-written gradient vs jax.nn.dot_product_attention, BatchNorm vs flax.linen.BatchNorm
-(also across devices), dense products vs lax.dot_general, PointwiseConv vs a 1x1 nn.Conv, and
-convolutions with the patch-matrix kernel gradient vs lax.conv_general_dilated."""
+(also across devices), dense products vs lax.dot_general, 1x1 convolutions as matrix products
+vs a 1x1 nn.Conv, and convolutions with the patch-matrix kernel gradient vs
+lax.conv_general_dilated."""
 
 import flax.linen as nn
 import jax
@@ -15,7 +16,6 @@ from vit_jax.kernels.batch_norm import BatchNorm
 from vit_jax.kernels.convolution import conv_general_dilated
 from vit_jax.kernels.dense import dense_dot_general
 from vit_jax.kernels.pooling import max_pool
-from vit_jax.models.resnet import PointwiseConv
 
 
 def normal(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> jax.Array:
@@ -141,15 +141,18 @@ def test_dense_dot_general_matches_lax_dot_general_with_gradients(
 @pytest.mark.parametrize("strides", [1, 2])
 def test_pointwise_conv_equals_1x1_conv_in_init_values_and_gradients(strides):
     x = normal(0, (2, 7, 5, 6))
-    ours = PointwiseConv(features=4, strides=strides, dtype=jnp.float32)
-    conv = nn.Conv(
-        4,
-        (1, 1),
-        (strides, strides),
+    fields = dict(
+        features=4,
+        kernel_size=(1, 1),
+        strides=(strides, strides),
         padding=((0, 0), (0, 0)),
         use_bias=False,
         kernel_init=nn.initializers.variance_scaling(2.0, "fan_out", "normal"),
     )
+    ours = nn.Conv(**fields, conv_general_dilated=conv_general_dilated)
+    conv = nn.Conv(**fields)
+    jaxpr = str(jax.make_jaxpr(lambda x: ours.apply(ours.init(jax.random.key(3), x), x))(x))
+    assert "conv_general_dilated" not in jaxpr  # a matrix product, not a convolution
     variables = ours.init(jax.random.key(3), x)
     assert_trees_close(variables, conv.init(jax.random.key(3), x), rtol=0, atol=0)
     out = ours.apply(variables, x)

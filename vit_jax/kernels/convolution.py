@@ -11,8 +11,10 @@ it was read from. XLA's CPU backend computes the kernel gradient of a convolutio
 the contraction over batch x output positions is long (measured for ResNet-50's 3x3
 convolutions at 56x56 and 28x28, batch 16: this gradient 1.2-1.5x faster for forward and
 backward together); dW as one matrix product avoids that. The patches are rebuilt in the
-backward pass rather than kept. Other convolutions (dilation, groups, other layouts) use
-lax.conv_general_dilated unchanged.
+backward pass rather than kept. A 1x1 convolution without padding is a matrix product over
+channels (`pointwise`: a strided one reads every s-th pixel), whose kernel gradient XLA's CPU
+backend computes several times faster than a convolution's. Other convolutions (dilation,
+groups, other layouts) use lax.conv_general_dilated unchanged.
 """
 
 import functools
@@ -84,6 +86,12 @@ def _conv2d_backward(strides, padding, residuals, d_y):
 conv2d.defvjp(_conv2d_forward, _conv2d_backward)
 
 
+def pointwise(x: Array, kernel: Array, strides: tuple[int, int]) -> Array:
+    """A 1x1 convolution (HWIO kernel (1, 1, C_in, C_out)) of NHWC `x` without padding."""
+    x = x[:, :: strides[0], :: strides[1], :]
+    return matmul(x.reshape(-1, x.shape[-1]), kernel[0, 0]).reshape(*x.shape[:-1], -1)
+
+
 def conv_general_dilated(
     lhs: Array,
     rhs: Array,
@@ -97,8 +105,8 @@ def conv_general_dilated(
     preferred_element_type: Any = None,
 ) -> Array:
     """lax.conv_general_dilated for flax's nn.Conv (`conv_general_dilated=`): an undilated,
-    ungrouped NHWC/HWIO 2-D convolution with explicit padding is `conv2d`; anything else is
-    lax.conv_general_dilated."""
+    ungrouped NHWC/HWIO 2-D convolution with explicit padding is `pointwise` for a 1x1 kernel
+    without padding and `conv2d` otherwise; anything else is lax.conv_general_dilated."""
     plain = (
         lhs.ndim == 4
         and dimension_numbers == NHWC
@@ -123,4 +131,7 @@ def conv_general_dilated(
             preferred_element_type=preferred_element_type,
         )
     explicit = tuple((int(low), int(high)) for low, high in padding)
-    return conv2d(lhs, rhs, tuple(int(s) for s in window_strides), explicit)
+    strides = tuple(int(s) for s in window_strides)
+    if rhs.shape[:2] == (1, 1) and explicit == ((0, 0), (0, 0)):
+        return pointwise(lhs, rhs, strides)
+    return conv2d(lhs, rhs, strides, explicit)

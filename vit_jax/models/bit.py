@@ -16,7 +16,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vit_jax.kernels import selection
+from vit_jax.kernels.implementations import choose
 from vit_jax.models.layers import Stage, classification_head
 
 Array = jax.Array
@@ -93,12 +93,12 @@ class ResNetV2(nn.Module):
     dtype: Dtype = jnp.float32
     remat: bool = False
     unroll: bool = False
-    kernels: str = "auto"  # vit_jax.kernels.selection; 'xla' unrolls the stages
+    kernels: str = "auto"  # vit_jax.kernels.selection; only whether long stages are scanned
 
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
         del train  # GroupNorm and no dropout: identical in training and evaluation.
-        unroll = self.unroll or selection.resolve(self.kernels) == "xla"
+        unroll = self.unroll or not choose(self.kernels).scan_stages
         width = 64 * self.width_factor
         x = StdConv(
             width,

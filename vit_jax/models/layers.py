@@ -39,9 +39,9 @@ class Stage(nn.Module):
     conv3_x and conv4_x) units 2..N run as one lax.scan over their stacked variables unless
     `unroll`: unrolled, XLA's CPU backend fuses the residual stream of such a stage into every
     unit's elementwise operations again, recomputing all earlier units' residual additions in
-    each unit (measured: ResNet-152 at batch 16 on 2 CPU cores, inference 2.17 -> 1.64 s,
-    training step 8.21 -> 7.65 s; re-measured later with JAX 0.10.2, the training step is the
-    same either way, 8.87 s scanned and 8.80 s unrolled: the scan zero-fills its stacked
+    each unit (measured with JAX 0.10.2, ResNet-152 at batch 16 on 2 CPU cores, median of 4
+    alternating runs: inference 3.40 s scanned against 4.41 s unrolled; the training step is the
+    same either way, 8.87 s scanned and 8.80 s unrolled, the scan zero-filling its stacked
     residual buffers each step). XLA's cost analysis counts a loop body once; FLOP counts
     need `unroll=True`.
     """

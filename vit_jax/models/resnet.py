@@ -6,25 +6,21 @@ stride of a downsampling bottleneck on its 3x3 convolution. Padding is explicit 
 in torchvision ('SAME' pads stride-2 layers asymmetrically, a different network). BatchNorm:
 epsilon 1e-5, running-average momentum 0.9 (torch momentum 0.1), no convolution biases.
 
-For speed on XLA's CPU backend (same parameters and results): 1x1 convolutions are matrix
-products (PointwiseConv), the other convolutions take their kernel gradient as one matrix product
-(vit_jax.kernels.convolution), BatchNorm and the stem's max-pool have hand-written gradients
-(vit_jax.kernels.batch_norm, vit_jax.kernels.pooling).
+The layers' implementations (nn.Conv's `conv_general_dilated`, the BatchNorm class, max
+pooling) come from vit_jax.kernels.implementations, chosen once from the `kernels` field: on
+XLA's CPU backend, convolutions and BatchNorm with hand-written gradients, the same parameters
+and results.
 """
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-from vit_jax.kernels import selection
-from vit_jax.kernels.batch_norm import BatchNorm
-from vit_jax.kernels.convolution import conv_general_dilated
-from vit_jax.kernels.dense import matmul
-from vit_jax.kernels.pooling import max_pool
+from vit_jax.kernels.implementations import XLA, Implementations, choose
 from vit_jax.models.layers import Stage, classification_head
 
 Array = jax.Array
@@ -34,10 +30,9 @@ Dtype = Any
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
-def _conv(
-    features: int, kernel: int, strides: int, *, pad: int, dtype: Dtype, kernels: str, name: str
-) -> nn.Conv:
-    """A bias-free convolution, its kernel gradient as one patch product with kernels='cpu'."""
+def conv(features: int, kernel: int, strides: int, *, dtype: Dtype, ops: Implementations, name):
+    """A bias-free k x k convolution with symmetric padding (k - 1) // 2, as torchvision's."""
+    pad = (kernel - 1) // 2
     return nn.Conv(
         features,
         (kernel, kernel),
@@ -46,36 +41,9 @@ def _conv(
         use_bias=False,
         kernel_init=conv_init,
         dtype=dtype,
-        conv_general_dilated=conv_general_dilated if kernels == "cpu" else lax.conv_general_dilated,
+        conv_general_dilated=ops.conv_general_dilated,
         name=name,
     )
-
-
-def _batch_norm(*, kernels: str, **fields: Any) -> nn.Module:
-    """BatchNorm with the hand-written gradient ('cpu') or flax's own ('xla'): the same
-    parameters, statistics and values."""
-    return (BatchNorm if kernels == "cpu" else nn.BatchNorm)(**fields)
-
-
-class PointwiseConv(nn.Module):
-    """A 1x1 convolution (stride s, no padding, no bias) as a matrix product over channels.
-
-    Same parameter as nn.Conv (`kernel` (1, 1, in, out), same initialisation) and the same
-    result: a strided 1x1 convolution reads every s-th pixel. XLA's CPU backend computes the
-    kernel gradient of a matrix product (vit_jax.kernels.dense) several times faster than that of a
-    convolution.
-    """
-
-    features: int
-    strides: int
-    dtype: Dtype
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        kernel = self.param("kernel", conv_init, (1, 1, x.shape[-1], self.features))
-        x = x[:, :: self.strides, :: self.strides, :]
-        x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
-        return matmul(x.reshape(-1, x.shape[-1]), kernel[0, 0]).reshape(*x.shape[:-1], -1)
 
 
 class Bottleneck(nn.Module):
@@ -88,37 +56,27 @@ class Bottleneck(nn.Module):
     batch_norm_momentum: float
     axis_name: str | None
     dtype: Dtype
-    kernels: str = "cpu"  # resolved: 'cpu' or 'xla' (vit_jax.kernels.selection)
+    ops: Implementations = XLA  # vit_jax.kernels.implementations
 
-    def _batch_norm(self, name: str) -> nn.Module:
-        return _batch_norm(
-            kernels=self.kernels,
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        out_features = 4 * self.features
+        conv_ = partial(conv, dtype=self.dtype, ops=self.ops)
+        norm = partial(
+            self.ops.batch_norm,
             use_running_average=not self.train,
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,
             axis_name=self.axis_name,
             dtype=self.dtype,
-            name=name,
         )
-
-    def _conv(self, features: int, kernel: int, strides: int, name: str) -> nn.Module:
-        if kernel == 1 and self.kernels == "cpu":
-            return PointwiseConv(features, strides, self.dtype, name=name)
-        pad = (kernel - 1) // 2
-        return _conv(
-            features, kernel, strides, pad=pad, dtype=self.dtype, kernels=self.kernels, name=name
-        )
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        out_features = 4 * self.features
         residual = x
         if x.shape[-1] != out_features or self.strides != 1:
-            residual = self._conv(out_features, 1, self.strides, "conv_proj")(x)
-            residual = self._batch_norm("bn_proj")(residual)
-        y = nn.relu(self._batch_norm("bn1")(self._conv(self.features, 1, 1, "conv1")(x)))
-        y = nn.relu(self._batch_norm("bn2")(self._conv(self.features, 3, self.strides, "conv2")(y)))
-        y = self._batch_norm("bn3")(self._conv(out_features, 1, 1, "conv3")(y))
+            residual = conv_(out_features, 1, self.strides, name="conv_proj")(x)
+            residual = norm(name="bn_proj")(residual)
+        y = nn.relu(norm(name="bn1")(conv_(self.features, 1, 1, name="conv1")(x)))
+        y = nn.relu(norm(name="bn2")(conv_(self.features, 3, self.strides, name="conv2")(y)))
+        y = norm(name="bn3")(conv_(out_features, 1, 1, name="conv3")(y))
         return nn.relu(residual + y)
 
 
@@ -140,12 +98,9 @@ class ResNet(nn.Module):
 
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
-        kernels = selection.resolve(self.kernels)
-        x = _conv(64, 7, 2, pad=3, dtype=self.dtype, kernels=kernels, name="conv_root")(
-            inputs.astype(self.dtype)
-        )
-        x = _batch_norm(
-            kernels=kernels,
+        ops = choose(self.kernels)
+        x = conv(64, 7, 2, dtype=self.dtype, ops=ops, name="conv_root")(inputs.astype(self.dtype))
+        x = ops.batch_norm(
             use_running_average=not train,
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,
@@ -153,18 +108,14 @@ class ResNet(nn.Module):
             dtype=self.dtype,
             name="bn_root",
         )(x)
-        x = nn.relu(x)
-        if kernels == "cpu":
-            x = max_pool(x, 3, 2, ((1, 1), (1, 1)))
-        else:
-            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        x = ops.max_pool(nn.relu(x), 3, 2, ((1, 1), (1, 1)))
         unit_fields = {
             "train": train,
             "batch_norm_epsilon": self.batch_norm_epsilon,
             "batch_norm_momentum": self.batch_norm_momentum,
             "axis_name": self.axis_name,
             "dtype": self.dtype,
-            "kernels": kernels,
+            "ops": ops,
         }
         for stage, num_units in enumerate(self.num_layers):
             x = Stage(
@@ -174,7 +125,7 @@ class ResNet(nn.Module):
                 features=64 * 2**stage,
                 first_stride=1 if stage == 0 else 2,
                 remat=self.remat,
-                unroll=self.unroll or kernels == "xla",
+                unroll=self.unroll or not ops.scan_stages,
                 name=f"block{stage + 1}",
             )(x)
         x = jnp.mean(x, axis=(1, 2))

@@ -8,7 +8,9 @@
 
 followed by the MLP head: an optional pre-logits layer (tanh, pre-training) and a classification
 head initialised to zero (section 3.2). Parameter names are those of the original vit_jax Linen
-models (docs/ARCHITECTURE.md, contract 1), so released checkpoints load by name.
+models (docs/ARCHITECTURE.md, contract 1), so released checkpoints load by name. The dense
+layers' products and attention's inner product come from vit_jax.kernels.implementations,
+chosen once from the `kernels` field (flax's `dot_general=` and `attention_fn=`).
 """
 
 from collections.abc import Mapping
@@ -18,20 +20,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from vit_jax.kernels import selection
-from vit_jax.kernels.attention import dot_product_attention, library_attention
-from vit_jax.kernels.dense import dense_dot_general
+from vit_jax.kernels.implementations import XLA, Implementations, choose
 from vit_jax.models.bit import hybrid_backbone
 from vit_jax.models.layers import classification_head
 
 Array = jax.Array
 Dtype = Any
 SOWN = "intermediates"
-
-
-def _dot_general(kernels: str):
-    """The dense layers' product: the CPU-tuned one, or flax's own (None) for 'xla'."""
-    return dense_dot_general if kernels == "cpu" else None
 
 
 class AddPositionEmbedding(nn.Module):
@@ -57,7 +52,7 @@ class MlpBlock(nn.Module):
     dropout_rate: float
     gelu_approximate: bool
     dtype: Dtype
-    kernels: str = "cpu"  # resolved: 'cpu' or 'xla' (vit_jax.kernels.selection)
+    ops: Implementations = XLA  # vit_jax.kernels.implementations
 
     @nn.compact
     def __call__(self, inputs: Array, *, deterministic: bool) -> Array:
@@ -65,7 +60,7 @@ class MlpBlock(nn.Module):
             dtype=self.dtype,
             kernel_init=nn.initializers.xavier_uniform(),
             bias_init=nn.initializers.normal(stddev=1e-6),
-            dot_general=_dot_general(self.kernels),
+            dot_general=self.ops.dot_general,
         )
         x = nn.Dense(self.mlp_dim, **dense)(inputs)
         x = nn.gelu(x, approximate=self.gelu_approximate)
@@ -94,7 +89,7 @@ class EncoderBlock(nn.Module):
     gelu_approximate: bool
     layer_norm_epsilon: float
     dtype: Dtype
-    kernels: str = "cpu"
+    ops: Implementations = XLA
 
     @nn.compact
     def __call__(self, inputs: Array, deterministic: bool, class_token_only: bool = False) -> Array:
@@ -108,9 +103,9 @@ class EncoderBlock(nn.Module):
             broadcast_dropout=False,
             dropout_rate=self.attention_dropout_rate,
             deterministic=deterministic,
-            attention_fn=dot_product_attention if self.kernels == "cpu" else library_attention,
-            qkv_dot_general=_dot_general(self.kernels),
-            out_dot_general=_dot_general(self.kernels),
+            attention_fn=self.ops.attention_fn,
+            qkv_dot_general=self.ops.dot_general,
+            out_dot_general=self.ops.dot_general,
         )(
             x[:, :1] if class_token_only else x,
             x,
@@ -125,7 +120,7 @@ class EncoderBlock(nn.Module):
             dropout_rate=self.dropout_rate,
             gelu_approximate=self.gelu_approximate,
             dtype=self.dtype,
-            kernels=self.kernels,
+            ops=self.ops,
         )(y, deterministic=deterministic)
         return x + y
 
@@ -146,7 +141,7 @@ class Encoder(nn.Module):
     layer_norm_epsilon: float
     dtype: Dtype
     remat: bool
-    kernels: str = "cpu"
+    ops: Implementations = XLA
     classifier: str = "token"
 
     @nn.compact
@@ -164,7 +159,7 @@ class Encoder(nn.Module):
                 gelu_approximate=self.gelu_approximate,
                 layer_norm_epsilon=self.layer_norm_epsilon,
                 dtype=self.dtype,
-                kernels=self.kernels,
+                ops=self.ops,
                 name=f"encoderblock_{i}",
             )(
                 x,
@@ -197,7 +192,7 @@ class VisionTransformer(nn.Module):
 
     @nn.compact
     def __call__(self, inputs: Array, *, train: bool) -> Array:
-        kernels = selection.resolve(self.kernels)
+        ops = choose(self.kernels)
         if self.classifier not in ("token", "gap"):
             raise ValueError(f"classifier={self.classifier!r} is not supported; use token or gap")
         x = inputs.astype(self.dtype)
@@ -208,7 +203,7 @@ class VisionTransformer(nn.Module):
                 width_factor=self.resnet["width_factor"],
                 dtype=self.dtype,
                 remat=self.remat,
-                unroll=self.resnet.get("unroll", False) or kernels == "xla",
+                unroll=self.resnet.get("unroll", False) or not ops.scan_stages,
             )
         height, width = x.shape[1:3]
         if height % self.patches[0] or width % self.patches[1]:
@@ -239,7 +234,7 @@ class VisionTransformer(nn.Module):
             layer_norm_epsilon=self.layer_norm_epsilon,
             dtype=self.dtype,
             remat=self.remat,
-            kernels=kernels,
+            ops=ops,
             classifier=self.classifier,
             name="Transformer",
         )(x, train=train)
