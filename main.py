@@ -4,8 +4,9 @@
   python main.py --config configs/study.py --workdir runs/study
   python main.py --config configs/quickstart.py --workdir runs/quickstart
 
-Each config's docstring gives its preparation commands and expected result; configs/common.py
-lists the fields. Started again with the same command, a killed run resumes from its workdir.
+Each config's docstring gives its preparation commands and expected result;
+vit_jax/training/config_defaults.py lists the fields. Started again with the same command, a killed
+run resumes from its workdir.
 Every failure a user can cause ends in one line `main.py: error: ...` (--debug shows the
 traceback).
 """
@@ -18,7 +19,7 @@ from ml_collections import config_flags
 
 from vit_jax.common import interrupts
 from vit_jax.common.errors import full_disk_named, run_command
-from vit_jax.training.command_line import parse_flags
+from vit_jax.training.command_line import config_name, parse_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiment config file (configs/*.py)")
 _WORKDIR = flags.DEFINE_string(
@@ -39,12 +40,11 @@ def _experiment() -> None:
         return
     workdir = _WORKDIR.value
     if workdir is None and not _PRINT_MEMORY.value:
-        config_file = Path(config_flags.get_config_filename(flags.FLAGS["config"]))
-        workdir = str(Path("runs") / config_file.stem)
+        workdir = str(Path("runs") / config_name(sys.argv))
         print(f"workdir: {workdir} (give --workdir to choose another)")
     if workdir is not None and not workdir.strip():
         raise ValueError("--workdir is empty; give the folder the run writes into")
-    from vit_jax.kernels import runtime
+    from vit_jax.common import runtime
 
     runtime.apply()  # before JAX starts: the config checks count the devices
     from vit_jax.training import config_checks  # JAX and the model registry only

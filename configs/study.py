@@ -5,7 +5,7 @@ study's Tables 1 and 2 and Figure 2 beside our numbers and a few-shot table
 (vit_jax.reporting.study_report.write_study_report).
 
 Prepare the data as the docstrings of configs/zeroshot_*.py say (the three checkpoints, named in
-configs/common.py, are downloaded and converted on first use), then:
+vit_jax/training/config_defaults.py, are downloaded and converted on first use), then:
   python main.py --config configs/study.py --workdir runs/study
 Expected: the study's numbers (test accuracy / macro F1, %): zero-shot ViT-B/16 32.90 / 30.70,
 ResNet-152 42.30 / 36.20, ResNet-50 36.60 / 26.90 (untrained heads: near chance, seed-dependent);
@@ -17,7 +17,7 @@ The SHARED_FIELDS below are set once on the study and apply to every cell (e.g.
 
 import ml_collections
 
-from configs import common
+from vit_jax.training import config_defaults
 
 SHARED_FIELDS = (
     "dataset",
@@ -41,7 +41,7 @@ MODES = ("zeroshot", "fewshot", "finetune")
 
 def get_config():
     cells = {
-        f"{model}_{mode}": common.get_config(model=model, mode=mode)
+        f"{model}_{mode}": config_defaults.get_config(model=model, mode=mode)
         for mode in MODES
         for model in MODELS
     }

@@ -1,21 +1,16 @@
-"""Zero-shot ResNet-50 on Shoe vs Sandal vs Boot (the study's Table 1, ResNet-50 row): the
-pre-trained backbone with a new, randomly initialised 3-class head (uniform +-1/sqrt(2048), as
-Hugging Face initialises ResNetForImageClassification's classifier), evaluated without training.
+"""Zero-shot ResNet-50 on Shoe vs Sandal vs Boot (the study's Table 1, ResNet-50 row): the same
+experiment as configs/zeroshot.py:resnet50.
 
-Prepare the data once; the checkpoint resnet50-in1k (Hugging Face microsoft/resnet-50) is
-downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
-  python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
-      --source_dir archive.zip --data_dir data
+Prepare the data once:
+  python -m vit_jax.prepare_data --dataset shoe_sandal_boot --source_dir archive.zip --data_dir data
 Run:
   python main.py --config configs/zeroshot_resnet50.py --workdir runs/resnet50_zs
-Expected: near chance, as the head is untrained: the study reports test accuracy 36.60% and macro F1
-26.90% (a different random head gives a different number). With
---config.head=imagenet1k the checkpoint's ImageNet-1k head is kept and its 1000 logits are pooled
-onto boot/sandal/shoe (vit_jax.reporting.footwear): a real zero-shot classifier (not measured).
+Expected: the study reports test accuracy 36.60% and macro F1 26.90%
+(an untrained head: near chance).
 """
 
-from configs import common
+from configs import zeroshot
 
 
 def get_config():
-    return common.get_config(model="resnet50", mode="zeroshot")
+    return zeroshot.get_config("resnet50")

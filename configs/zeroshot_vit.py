@@ -1,21 +1,16 @@
-"""Zero-shot ViT-B/16 on Shoe vs Sandal vs Boot (the study's Table 1, ViT-B/16 row): the
-pre-trained backbone with a new, randomly initialised 3-class head (normal, std 0.02, as Hugging
-Face initialises ViTForImageClassification's classifier), evaluated without training.
+"""Zero-shot ViT-B/16 on Shoe vs Sandal vs Boot (the study's Table 1, ViT-B/16 row): the same
+experiment as configs/zeroshot.py:vit.
 
-Prepare the data once; the checkpoint vit-b16-in1k (Hugging Face google/vit-base-patch16-224) is
-downloaded and converted into $VIT_JAX_CACHE on first use (offline: README.md, checkpoints):
-  python -m vit_jax.prepare_data --dataset shoe_sandal_boot \
-      --source_dir archive.zip --data_dir data
+Prepare the data once:
+  python -m vit_jax.prepare_data --dataset shoe_sandal_boot --source_dir archive.zip --data_dir data
 Run:
   python main.py --config configs/zeroshot_vit.py --workdir runs/vit_zs
-Expected: near chance, as the head is untrained: the study reports test accuracy 32.90% and macro F1
-30.70% (a different random head gives a different number). With
---config.head=imagenet1k the checkpoint's ImageNet-1k head is kept and its 1000 logits are pooled
-onto boot/sandal/shoe (vit_jax.reporting.footwear): a real zero-shot classifier (not measured).
+Expected: the study reports test accuracy 32.90% and macro F1 30.70%
+(an untrained head: near chance).
 """
 
-from configs import common
+from configs import zeroshot
 
 
 def get_config():
-    return common.get_config(model="vit", mode="zeroshot")
+    return zeroshot.get_config("vit")

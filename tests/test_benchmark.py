@@ -14,7 +14,7 @@ from main_cli import subprocess_env
 
 from vit_jax import benchmark
 from vit_jax.bench.loop_case import loop_images_per_second
-from vit_jax.kernels import runtime
+from vit_jax.common import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -215,6 +215,7 @@ def test_the_pytorch_side_is_compiled_on_cuda_or_when_asked(option, device, comp
         model=model,
         images=batch["image"],
         labels=batch["label"] % 3,
+        adamw=cases.ADAMW,
         dtype="float32",
         device="cpu",
         compiled=compiled,

@@ -11,8 +11,8 @@ import pytest
 
 from vit_jax import benchmark
 from vit_jax.bench import schedule, timing
+from vit_jax.common import runtime
 from vit_jax.common.errors import run_command
-from vit_jax.kernels import runtime
 
 
 def test_cases_run_precision_first_then_mode_then_model():

@@ -51,6 +51,7 @@ MAIN_CASES = [
         "python -m vit_jax.convert_checkpoint",
     ),
     ("missing config file", ["--config=configs/nope.py"], "configs/nope.py"),
+    ("unknown config argument", ["--config=configs/finetune.py:vit16"], "'vit16' is not one of"),
     ("workdir is a file", ["--workdir={tmp}/file"], "is a file"),
     ("workdir inside a file", ["--workdir={tmp}/file/run"], "Not a directory"),
     ("empty workdir", ["--workdir= "], "--workdir is empty"),

@@ -124,8 +124,9 @@ def test_main_help_exits_0_and_points_to_the_config_fields():
         text=True,
     )
     assert result.returncode == 0
-    assert "--print_config" in result.stdout and "configs/common.py" in result.stdout
-    assert result.stdout.split("examples:")[1].count("python main.py") == 3
+    assert "--print_config" in result.stdout
+    assert "vit_jax/training/config_defaults.py" in result.stdout
+    assert result.stdout.split("examples:")[1].count("python main.py") == 4
 
 
 def test_the_design_card_command_runs_without_workdir_and_one_epoch(tmp_path):
@@ -189,10 +190,11 @@ def documented_overrides() -> list[tuple[str, str]]:
 def test_every_documented_config_override_works_as_written():
     """Each cited override names a field of the config it is written for (the quick start, a
     study experiment or the study itself) and its value is accepted there (--print_config)."""
-    from configs import common, quickstart, study
+    from configs import quickstart, study
+    from vit_jax.training import config_defaults
 
     configs = {
-        "configs/finetune_vit.py": common.get_config(model="vit", mode="finetune"),
+        "configs/finetune_vit.py": config_defaults.get_config(model="vit", mode="finetune"),
         "configs/quickstart.py": quickstart.get_config(),
         "configs/study.py": study.get_config(),
     }

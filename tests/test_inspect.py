@@ -13,7 +13,7 @@ from checkpoint_writers import SMALL_VIT, random_checkpoint
 from PIL import Image
 
 from vit_jax import checkpoints, inspect, models
-from vit_jax.analysis import attention, embeddings
+from vit_jax.analysis import attention_maps, embeddings
 from vit_jax.analysis.inspection import inspect_checkpoint, neighbour_similarity
 from vit_jax.models.vit import SOWN
 
@@ -34,7 +34,7 @@ def tiny_vit(tmp_path_factory):
 
 def test_sown_weights_are_softmax_of_the_first_blocks_queries_and_keys(tiny_vit):
     _, model, variables, images = tiny_vit
-    weights, grid = attention.attention_fn(model)(variables, images)
+    weights, grid = models.attention_weights_fn(model)(variables, images)
     assert grid == (4, 6) and len(weights) == SMALL_VIT["num_layers"]
     params = variables["params"]
     patches = images.reshape(3, 4, 4, 6, 4, 3).transpose(0, 1, 3, 2, 4, 5).reshape(3, 24, 48)
@@ -86,12 +86,27 @@ def _rollout_by_loops(attentions: list[np.ndarray]) -> np.ndarray:
     return result
 
 
+def test_the_classifier_gives_the_same_attention_over_several_batches(tiny_vit):
+    from vit_jax.inference.classifier import Classifier
+
+    directory, model, variables, _ = tiny_vit
+    pixels = np.random.default_rng(5).integers(0, 256, (5, *IMAGE_SIZE, 3), dtype=np.uint8)
+    classifier = Classifier(checkpoint=directory, batch_size=2)  # batches of 2, 2 and 1 image
+    weights, grid = classifier.attention(list(pixels))
+    inputs = np.stack([classifier.preprocess(image) for image in pixels])
+    expected, expected_grid = models.attention_weights_fn(model)(variables, inputs)
+    assert grid == expected_grid and len(weights) == len(expected)
+    for ours, theirs in zip(weights, expected, strict=True):
+        assert ours.shape == theirs.shape == (5, SMALL_VIT["num_heads"], 25, 25)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
 def test_rollout_equals_the_product_written_out(tiny_vit):
     _, model, variables, images = tiny_vit
-    weights, grid = attention.attention_fn(model)(variables, images)
+    weights, grid = models.attention_weights_fn(model)(variables, images)
     expected = _rollout_by_loops(weights)
-    np.testing.assert_allclose(attention.rollout(weights), expected, rtol=1e-6)
-    maps = attention.class_token_maps(weights, grid=grid)
+    np.testing.assert_allclose(attention_maps.rollout(weights), expected, rtol=1e-6)
+    maps = attention_maps.class_token_maps(weights, grid=grid)
     assert maps.shape == (3, 4, 6)
     np.testing.assert_allclose(maps[1], expected[1, 0, 1:].reshape(4, 6) / expected[1, 0, 1:].max())
 
@@ -100,16 +115,16 @@ def test_attention_distance_is_zero_for_self_attention_and_known_for_uniform_att
     grid = (2, 3)
     tokens = 1 + 6
     self_only = np.broadcast_to(np.eye(tokens), (2, 4, tokens, tokens))
-    distance = attention.mean_attention_distance(self_only, grid=grid, patch_pixels=(16, 16))
+    distance = attention_maps.mean_attention_distance(self_only, grid=grid, patch_pixels=(16, 16))
     np.testing.assert_allclose(distance, 0.0)
     uniform = np.full((1, 1, 3, 3), 1 / 3)  # class token + a 1x2 grid: distances 0 and 16
-    one_row = attention.mean_attention_distance(uniform, grid=(1, 2), patch_pixels=(16, 16))
+    one_row = attention_maps.mean_attention_distance(uniform, grid=(1, 2), patch_pixels=(16, 16))
     np.testing.assert_allclose(one_row, 8.0)
     square = np.full((1, 2, 5, 5), 1 / 5)  # a 2x2 grid: 0, 16, 16 and 16 sqrt(2) from each
     known = (32 + 16 * math.sqrt(2)) / 4
-    both = attention.mean_attention_distance(square, grid=(2, 2), patch_pixels=(16, 16))
+    both = attention_maps.mean_attention_distance(square, grid=(2, 2), patch_pixels=(16, 16))
     np.testing.assert_allclose(both, known)
-    tall = attention.mean_attention_distance(square, grid=(2, 2), patch_pixels=(8, 6))
+    tall = attention_maps.mean_attention_distance(square, grid=(2, 2), patch_pixels=(8, 6))
     np.testing.assert_allclose(tall, (8 + 6 + 10) / 4)
 
 

@@ -3,7 +3,7 @@ import pytest
 from checkpoint_writers import imagenet1k_footwear
 
 from vit_jax.data.shoe_sandal_boot import CLASS_NAMES
-from vit_jax.reporting.footwear import IMAGENET1K_FOOTWEAR, imagenet1k_footwear_logits
+from vit_jax.training.footwear import IMAGENET1K_FOOTWEAR, imagenet1k_footwear_logits
 
 
 def test_footwear_groups_match_the_reference_table():

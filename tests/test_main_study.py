@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import pytest
 from main_cli import run_main
 
-from configs import common
 from vit_jax import checkpoints, models
+from vit_jax.training import config_defaults
 
 # Tiny stand-ins for the study's three models (distinct names, as the report requires).
 TINY_MODELS = {
@@ -88,5 +88,5 @@ def test_study_runs_every_cell_and_writes_the_report(tmp_path):
         assert all(len(e["accuracies"]) == 5 for e in fewshot["fewshot"])
         ten_shot = fewshot["fewshot"][1]
         assert f"{100 * ten_shot['mean']:.2f} ± {100 * ten_shot['std']:.2f}" in report
-    assert sorted(common.MODELS) == sorted(TINY_MODELS)
+    assert sorted(config_defaults.MODELS) == sorted(TINY_MODELS)
     assert (workdir / "figure2_validation.png").is_file()

@@ -12,7 +12,7 @@ from checkpoint_writers import npz_layout
 from flax import traverse_util
 
 from vit_jax import models
-from vit_jax.checkpoints.names import pre_linen_to_linen
+from vit_jax.checkpoints.pre_linen import pre_linen_to_linen
 from vit_jax.kernels.attention import dot_product_attention
 from vit_jax.models.vit import EncoderBlock
 

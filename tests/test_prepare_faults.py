@@ -14,9 +14,10 @@ from main_cli import ROOT, subprocess_env
 from tensorflow_datasets.core import file_adapters
 
 from vit_jax.common.errors import describe
+from vit_jax.common.staged_folder import STAGING_MARK
 from vit_jax.data import folder_scan, input_pipeline
 from vit_jax.data.folder_scan import UnreadableImagesError
-from vit_jax.data.prepare import STAGING_PREFIX, prepare
+from vit_jax.data.prepare import prepare
 
 
 def image_folder(root: Path, write_image, *, count: int = 24, first_seed: int = 0) -> Path:
@@ -55,7 +56,7 @@ def test_a_failed_overwrite_keeps_the_old_dataset(tmp_path, write_image):
             dataset="image_folder", source_dir=source, data_dir=data, name="shoes", overwrite=True
         )
     assert loadable(data, "shoes") == before
-    assert not list(data.glob(f"{STAGING_PREFIX}*"))
+    assert not list(data.glob(f"**/*{STAGING_MARK}*"))
 
 
 def test_a_full_disk_during_overwrite_names_the_folder_and_keeps_the_old_dataset(
@@ -79,7 +80,7 @@ def test_a_full_disk_during_overwrite_names_the_folder_and_keeps_the_old_dataset
         f"No space left on device: {data} (free some space or write elsewhere)"
     )
     assert loadable(data, "shoes") == before
-    assert not list(data.glob(f"{STAGING_PREFIX}*"))
+    assert not list(data.glob(f"**/*{STAGING_MARK}*"))
 
 
 def test_a_killed_overwrite_keeps_the_old_dataset_and_its_leftovers_are_cleaned(
@@ -94,18 +95,18 @@ def test_a_killed_overwrite_keeps_the_old_dataset_and_its_leftovers_are_cleaned(
     command += ["--source_dir", str(source), "--data_dir", str(data), "--name", "shoes"]
     process = subprocess.Popen([*command, "--overwrite"], cwd=ROOT, env=subprocess_env())
     deadline = time.monotonic() + 120
-    while not any(p.is_file() for p in data.glob(f"{STAGING_PREFIX}*/**/*")):
+    while not any(p.is_file() for p in data.glob(f"**/*{STAGING_MARK}*/**/*")):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert list(data.glob(f"{STAGING_PREFIX}*"))  # killed while building its new version
+    assert list(data.glob(f"**/*{STAGING_MARK}*"))  # killed while building its new version
     assert loadable(data, "shoes") == before
     _, report = prepare(
         dataset="image_folder", source_dir=source, data_dir=data, name="shoes", overwrite=True
     )
     assert sum(sum(c.values()) for c in report["split_counts"].values()) == 400
-    assert not list(data.glob(f"{STAGING_PREFIX}*"))
+    assert not list(data.glob(f"**/*{STAGING_MARK}*"))
 
 
 def test_a_changed_source_is_not_reported_with_the_old_counts(tmp_path, write_image):

@@ -14,14 +14,13 @@ import optax
 import pytest
 import torch
 
-from configs import common
-from vit_jax.training import experiment, optim
+from vit_jax.training import command_line, config_defaults, experiment, optim
 
 CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.py"))
 
 
 def test_study_recipe_matches_torch_adamw_with_linear_decay_and_clipping():
-    recipe = common.study_recipe()
+    recipe = config_defaults.study_recipe()
     recipe.learning_rate = 0.1  # large enough for differences to show
     updates = 5
     rng = np.random.default_rng(0)
@@ -49,7 +48,7 @@ def test_study_recipe_matches_torch_adamw_with_linear_decay_and_clipping():
 
 
 def test_paper_recipe_is_clipped_sgd_with_momentum_warmup_and_cosine_decay():
-    recipe = common.paper_recipe()
+    recipe = config_defaults.paper_recipe()
     assert (recipe.batch_size, recipe.grad_accum_steps) == (512, 32)
     total = 20
     tx, schedule = optim.create_optimizer(recipe=recipe, total_updates=total)
@@ -73,11 +72,12 @@ def test_paper_recipe_is_clipped_sgd_with_momentum_warmup_and_cosine_decay():
     assert peak_after_warmup == pytest.approx(0.01) and float(schedule(total)) == pytest.approx(0)
 
 
-@pytest.mark.parametrize("name", [name for name in CONFIGS if name != "common"])
+@pytest.mark.parametrize("name", CONFIGS)
 def test_every_config_loads_passes_the_checks_and_shows_its_command(name):
     module = importlib.import_module(f"configs.{name}")
     config = module.get_config()
-    assert f"python main.py --config configs/{name}.py --workdir runs/" in module.__doc__
+    command = rf"python main.py --config configs/{name}\.py(:\w+)? --workdir runs/"
+    assert re.search(command, module.__doc__)
     assert "Expected:" in module.__doc__
     cells = config.cells.values() if "cells" in config else [config]
     for cell in cells:
@@ -88,9 +88,22 @@ def test_every_config_loads_passes_the_checks_and_shows_its_command(name):
     if "cells" in config:
         assert sorted(config.cells) == sorted(
             f"{model}_{mode}"
-            for model in common.MODELS
+            for model in config_defaults.MODELS
             for mode in ("zeroshot", "fewshot", "finetune")
         )
+
+
+@pytest.mark.parametrize("mode", ["finetune", "zeroshot"])
+@pytest.mark.parametrize("model", ["vit", "resnet50", "resnet152"])
+def test_the_named_configs_are_the_shared_definition_with_its_argument(mode, model):
+    shared = importlib.import_module(f"configs.{mode}")
+    named = importlib.import_module(f"configs.{mode}_{model}")
+    assert named.get_config().to_dict() == shared.get_config(model).to_dict()
+    assert command_line.config_name(["main.py", f"--config=configs/{mode}.py:{model}"]) == (
+        f"{mode}_{model}"
+    )
+    with pytest.raises(ValueError, match="'vit16' is not one of vit, resnet50, resnet152"):
+        shared.get_config("vit16")
 
 
 @pytest.mark.parametrize(
@@ -112,7 +125,7 @@ def test_every_config_loads_passes_the_checks_and_shows_its_command(name):
 def test_optimizer_and_model_numbers_outside_their_meaning_are_refused(field, value, message):
     """A value of the right type but without meaning stops before any compute, naming the field
     (a negative clipping norm trained by gradient ascent)."""
-    config = common.get_config(model="vit", mode="finetune")
+    config = config_defaults.get_config(model="vit", mode="finetune")
     parent, _, leaf = field.rpartition(".")
     target = config
     for part in parent.split("."):

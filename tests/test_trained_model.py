@@ -177,6 +177,27 @@ def test_evaluate_refuses_class_names_that_do_not_match(trained, tmp_path, capsy
     assert "evaluate: error: the classes do not match" in message and "['boot']" in message
 
 
+def test_evaluate_reads_image_folders_directly_and_lists_every_unreadable_file(
+    trained, tmp_path, capsys, monkeypatch
+):
+    from vit_jax.data import prepare
+
+    monkeypatch.setattr(prepare, "prepare", None)  # no dataset is prepared for --images
+    workdir, _, _ = trained
+    image = digits_split(split="test")[0]["image"]
+    for label in map(str, range(10)):  # the checkpoint's classes
+        (tmp_path / "images" / label).mkdir(parents=True)
+        Image.fromarray(image).save(tmp_path / "images" / label / "good.png")
+    for label in ("0", "1"):
+        (tmp_path / "images" / label / "broken.png").write_text("not an image")
+    args = ["--checkpoint", str(workdir / "export" / "final"), "--output", str(tmp_path / "o")]
+    assert evaluate.main([*args, "--images", str(tmp_path / "images")]) == 1
+    message = capsys.readouterr().err
+    assert "evaluate: error: 2 file(s) could not be read as images" in message
+    assert "0/broken.png: UnidentifiedImageError" in message and "1/broken.png" in message
+    assert "Traceback" not in message and not (tmp_path / "o").exists()
+
+
 def test_a_new_run_from_the_export_keeping_its_head_starts_at_its_accuracy(trained, tmp_path):
     workdir, results, _ = trained
     config = tiny_quickstart(

@@ -11,7 +11,7 @@ architecture runs in PyTorch (vit_jax.bench.torch_models) on the same batch, thr
 precision (through torch.compile on a GPU, or where --torch_compile yes), and the table gives
 our/PyTorch ratios. JAX and PyTorch runs alternate (A, B, A, B,
 ...) so both see the same machine load; load averages are printed with the results. XLA's
-settings come from vit_jax.kernels.runtime, as in main.py. Both frameworks' FLOP/s divide the same
+settings come from vit_jax.common.runtime, as in main.py. Both frameworks' FLOP/s divide the same
 count, XLA's for our step; our ViT skips the last block's patch tokens
 (vit_jax.models.vit.EncoderBlock), work PyTorch does, so PyTorch's ViT FLOP/s understate its own
 rate by about 7%.
@@ -40,9 +40,9 @@ from vit_jax.bench.timing import (
     set_peak_fractions,
     time_interleaved,
 )
+from vit_jax.common import runtime
 from vit_jax.common.errors import UserError, run_command
 from vit_jax.common.help import HelpFormatter, words
-from vit_jax.kernels import runtime
 
 EXAMPLES = """examples:
   python -m vit_jax.benchmark --model ViT-B_16,ResNet-50 --mode train,infer --compare pytorch \\

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from vit_jax.bench.convert import MODEL, max_rss_mib, write_vit_b16_npz
+    from vit_jax.bench.conversion_case import MODEL, max_rss_mib, write_vit_b16_npz
     from vit_jax.checkpoints.convert import convert
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:

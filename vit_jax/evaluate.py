@@ -13,10 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from vit_jax.common import runtime
 from vit_jax.common.errors import run_command
 from vit_jax.common.help import HelpFormatter, add_checkpoint_arguments, examples
 from vit_jax.data.splits import SPLITS
-from vit_jax.kernels import runtime
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from vit_jax.analysis import DEFAULT_L2, DEFAULT_SHOTS
-from vit_jax.common import files
+from vit_jax.common import files, runtime
 from vit_jax.common.errors import run_command
 from vit_jax.common.help import (
     HelpFormatter,
@@ -23,7 +23,6 @@ from vit_jax.common.help import (
     examples,
     positive_int,
 )
-from vit_jax.kernels import runtime
 
 
 def shot_list(text: str) -> tuple[int, ...]:

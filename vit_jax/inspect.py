@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vit_jax.common import runtime
 from vit_jax.common.errors import report_unreadable, run_command
 from vit_jax.common.help import (
     HelpFormatter,
@@ -22,7 +23,6 @@ from vit_jax.common.help import (
     examples,
     positive_int,
 )
-from vit_jax.kernels import runtime
 
 
 def build_parser() -> argparse.ArgumentParser:

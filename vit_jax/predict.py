@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vit_jax.common import runtime
 from vit_jax.common.errors import report_unreadable, run_command
 from vit_jax.common.help import (
     HelpFormatter,
@@ -19,7 +20,6 @@ from vit_jax.common.help import (
     examples,
     positive_int,
 )
-from vit_jax.kernels import runtime
 
 
 def build_parser() -> argparse.ArgumentParser:

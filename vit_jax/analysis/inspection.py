@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vit_jax.analysis import attention, embeddings, figures
+from vit_jax.analysis import attention_maps, embeddings, figures
 from vit_jax.common import files
 from vit_jax.inference import image_files
 from vit_jax.inference.classifier import Classifier
@@ -39,7 +39,6 @@ def inspect_checkpoint(
             f"{predictor.model.classifier!r}): the rollout of Figure 6 starts from the class token "
             "(python -m vit_jax.fewshot evaluates its representation)"
         )
-    run_attention = attention.attention_fn(predictor.model)
     shown, maps, names, failed, distance_sum, count = [], [], [], [], 0.0, 0
     grid = None
     for good, pixels, bad in image_files.batches(
@@ -49,18 +48,18 @@ def inspect_checkpoint(
         if not good:
             continue
         batch = predictor.padded([predictor.normalise(p) for p in pixels])
-        weights, grid = run_attention(predictor.variables, batch)
+        weights, grid = predictor.batch_attention(batch)
         weights = [w[: len(good)] for w in weights]
         patch_pixels = (predictor.image_size[0] / grid[0], predictor.image_size[1] / grid[1])
         per_block = [
-            attention.mean_attention_distance(w, grid=grid, patch_pixels=patch_pixels)
+            attention_maps.mean_attention_distance(w, grid=grid, patch_pixels=patch_pixels)
             for w in weights
         ]
         distance_sum = distance_sum + np.stack(per_block).sum(axis=1)
         count += len(good)
         wanted = max(0, rollout_images - len(shown))
         if wanted:
-            maps += list(attention.class_token_maps(weights, grid=grid)[:wanted])
+            maps += list(attention_maps.class_token_maps(weights, grid=grid)[:wanted])
             shown += pixels[:wanted]
             names += [path.name for path in good[:wanted]]
     if not count:
@@ -114,7 +113,7 @@ def neighbour_similarity(similarity: np.ndarray) -> tuple[float, float]:
     all other pairs of distinct positions)."""
     rows, columns = similarity.shape[:2]
     flat = similarity.reshape(rows * columns, rows * columns)
-    distance = attention.patch_distances(grid=(rows, columns), patch_pixels=(1.0, 1.0))
+    distance = attention_maps.patch_distances(grid=(rows, columns), patch_pixels=(1.0, 1.0))
     adjacent = np.isclose(distance, 1.0)
     others = distance > 1.0
     far = float(flat[others].mean()) if others.any() else float("nan")

@@ -25,8 +25,8 @@ from vit_jax.training.steps import data_parallel_train_step
 from vit_jax.training.train_state import create_train_state
 
 NUM_CLASSES = 1000
-# Both frameworks' training optimizer: torch.optim.AdamW's defaults (bench/torch_models.py uses
-# them too; defined here so that JAX-only runs need no torch).
+# Both frameworks' training optimizer: torch.optim.AdamW's defaults (given to
+# bench/torch_models.py's step; defined here so that JAX-only runs need no torch).
 ADAMW = {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
 
 
@@ -158,7 +158,7 @@ def pytorch_timer(*, name: str, mode: str, args: argparse.Namespace, batch: dict
     if mode == "infer":
         step = torch_models.make_infer(model=model, **common)
     else:
-        step = torch_models.make_train(model=model, labels=batch["label"], **common)
+        step = torch_models.make_train(model=model, labels=batch["label"], adamw=ADAMW, **common)
     return Timer("pytorch", step, torch_models.synchronize(device=device))
 
 

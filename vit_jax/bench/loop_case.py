@@ -21,9 +21,9 @@ from vit_jax.training.train_state import create_train_state
 
 def loop_config(*, name: str, args: argparse.Namespace):
     """The training loop's config for the loop case: `name` from scratch on 'digits', one epoch."""
-    from configs import common
+    from vit_jax.training import config_defaults  # ml_collections: only the loop case needs it
 
-    config = common.get_config(model="vit", mode="finetune")
+    config = config_defaults.get_config(model="vit", mode="finetune")
     config.model = name
     config.checkpoint_dir = ""
     config.init = "scratch"

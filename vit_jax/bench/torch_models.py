@@ -25,8 +25,6 @@ import torch
 import transformers
 
 from vit_jax import models
-from vit_jax.bench.cases import ADAMW
-from vit_jax.bench.timing import no_wait
 
 
 def hf_config(
@@ -118,21 +116,23 @@ def make_train(
     model: torch.nn.Module,
     images: np.ndarray,
     labels: np.ndarray,
+    adamw: dict[str, float],
     dtype: str,
     device: str,
     compiled: bool = False,
 ) -> Callable[[], None]:
-    """A callable running one training step: forward, loss, backward, AdamW update."""
+    """A callable running one training step: forward, loss, backward, AdamW update with `adamw`
+    (learning_rate, b1, b2, eps, weight_decay: vit_jax.bench.cases.ADAMW)."""
     model.train()
     forward = _forward(model, compiled=compiled)
     pixels = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
     targets = torch.from_numpy(labels.astype(np.int64)).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(),
-        lr=ADAMW["learning_rate"],
-        betas=(ADAMW["b1"], ADAMW["b2"]),
-        eps=ADAMW["eps"],
-        weight_decay=ADAMW["weight_decay"],
+        lr=adamw["learning_rate"],
+        betas=(adamw["b1"], adamw["b2"]),
+        eps=adamw["eps"],
+        weight_decay=adamw["weight_decay"],
     )
 
     def train() -> None:
@@ -177,8 +177,8 @@ def prepare(*, device: str) -> str:
 
 def synchronize(*, device: str) -> Callable[[], None]:
     """A Timer's `wait` for steps on `device`: until the queued work is done (CPU steps are
-    synchronous)."""
-    return torch.cuda.synchronize if device == "cuda" else no_wait
+    synchronous: torch.cpu.synchronize returns at once)."""
+    return torch.cuda.synchronize if device == "cuda" else torch.cpu.synchronize
 
 
 def release_memory(*, device: str) -> None:

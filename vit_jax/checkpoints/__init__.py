@@ -1,12 +1,12 @@
 """Checkpoints: converted checkpoints (converted.py: Orbax `variables/` plus `metadata.json`,
 docs/ARCHITECTURE.md contract 2; `load` is the one way to read them, re-exported here), one
 reader per published format (formats/), the conversion itself (convert.py), pre-Linen names
-(names.py), the Orbax checkpoints of a training run (run_checkpoints.py), downloads from the
+(pre_linen.py), the Orbax checkpoints of a training run (run_checkpoints.py), downloads from the
 Hugging Face hub (hub.py) and HTTP / gs:// addresses (remote.py) and the table of named
 checkpoints with their conversion on first use (named.py).
 
-May import: common, models. Imported by: training, inference, analysis, bench and the
-convert_checkpoint command.
+May import: common, models.
+Imported by: training, inference, analysis, bench; and the commands.
 """
 
 from vit_jax.checkpoints.converted import (

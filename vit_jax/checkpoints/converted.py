@@ -18,6 +18,7 @@ import orbax.checkpoint as ocp
 import scipy.ndimage
 
 from vit_jax import models
+from vit_jax.checkpoints.published import NAMED
 from vit_jax.common.staged_folder import check_replaceable, staged_folder
 from vit_jax.models import MODEL_NAMES, get_config
 
@@ -180,8 +181,6 @@ def save(
 # Where the published weights of the study's models come from (README, "Pretrained checkpoints").
 def conversion_command(*, directory: Path, model: str | None = None) -> str:
     """The command that downloads and converts a checkpoint for `model` into `directory`."""
-    from vit_jax.checkpoints.named import NAMED
-
     if model is None:
         name = directory.name.lower()
         spelled = {m: (m.lower(), m.lower().replace("_", "-")) for m in MODEL_NAMES}

@@ -1,10 +1,11 @@
 """A folder written whole: built in a staging folder beside its destination, then swapped in.
 
-Every command that writes an output folder (a converted checkpoint, a Hugging Face export)
-goes through `staged_folder`, which
+Every command that writes an output folder (a converted checkpoint, a Hugging Face export, a
+prepared dataset) goes through `staged_folder`, which
 - replaces an existing folder only when it is recognisably the project's own output of that kind:
-  its entries are among the names that command writes (`owned`), so a folder that also holds a
-  user's files is refused, naming one of them, and nothing is deleted;
+  its entries are among the names that command writes (`owned`: a set of names, or a test of a
+  name), so a folder that also holds a user's files is refused, naming one of them, and nothing
+  is deleted;
 - holds a file lock (filelock, in $VIT_JAX_CACHE/locks, named by the destination's absolute
   path, so the user's folders get no lock files) from the check to the swap, and checks again
   just before the swap, so two writers never replace each other silently: the second
@@ -21,7 +22,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from filelock import FileLock
@@ -30,17 +31,17 @@ from vit_jax.common.cache import cache_dir
 from vit_jax.common.errors import full_disk_named
 
 STAGING_MARK = ".partial-"
+Owned = frozenset[str] | Callable[[str], bool]
 
 
-def _describe_foreign(directory: Path, owned: frozenset[str]) -> str | None:
+def _describe_foreign(directory: Path, owned: Owned) -> str | None:
     """One entry of `directory` that is not among `owned`, or None when all are."""
-    foreign = sorted(entry.name for entry in directory.iterdir() if entry.name not in owned)
+    is_owned = owned if callable(owned) else owned.__contains__
+    foreign = sorted(entry.name for entry in directory.iterdir() if not is_owned(entry.name))
     return foreign[0] if foreign else None
 
 
-def check_replaceable(
-    directory: Path, *, owned: frozenset[str], kind: str, overwrite: bool
-) -> None:
+def check_replaceable(directory: Path, *, owned: Owned, kind: str, overwrite: bool) -> None:
     """FileExistsError unless `directory` is absent, empty, or (with `overwrite`) holds only
     entries named in `owned` (a `kind` this project wrote)."""
     if not directory.exists() and not directory.is_symlink():
@@ -63,7 +64,7 @@ def check_replaceable(
 
 @contextlib.contextmanager
 def staged_folder(
-    directory: Path | str, *, owned: frozenset[str], kind: str, overwrite: bool
+    directory: Path | str, *, owned: Owned, kind: str, overwrite: bool
 ) -> Iterator[Path]:
     """Yields an empty staging folder; when the block ends without error, the staging folder
     becomes `directory` (see the module docstring)."""

@@ -3,8 +3,12 @@ start time.
 
 The lock is an flock(2) on the open file, so the kernel releases it when its process dies, also
 by SIGKILL; a later run finds the file of the dead holder, takes the lock over and says so.
-Written by hand: the libraries around (Orbax, filelock) either lock nothing across processes or
-leave no trace of who held a lock that died.
+Written by hand rather than on filelock (used for the cache and staged folders, where no one
+reads who holds a lock): filelock leaves its lock file in place at release, so a holder note
+written into it would outlive the run and name a finished run as the holder of a lock that died,
+and removing the file after release races with a process waiting on it. Here the note is the
+locked file itself, removed at release, and a run that locked a file removed meanwhile (its
+inode no longer at the path) opens the path again.
 """
 
 import dataclasses

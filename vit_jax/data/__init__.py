@@ -4,8 +4,8 @@ them), content-hash splits (splits.py), the embedded digits set (digits.py), pre
 (prepare.py), pixel preprocessing (preprocessing.py) and the grain loaders (input_pipeline.py:
 `get_info`, `create_loader`, docs/ARCHITECTURE.md contract 3).
 
-May import: nothing of vit_jax. Imported by: reporting (class names), training, bench and the
-prepare_data command.
+May import: common.
+Imported by: training, inference, analysis, bench; and the commands.
 
 What prepare_data's --help names lives here, free of TFDS: the datasets it makes and the file
 listing the images it skipped.

@@ -106,8 +106,12 @@ def find_class_folders(*, root: Source) -> list[str]:
     return names
 
 
-def scan_class_folders(*, root: Source, class_folders: Sequence[str]) -> FolderScan:
-    """Decodes every regular file of `root/<class_folders[i]>/` (label i) and hashes its bytes."""
+def class_files(
+    *, root: Source, class_folders: Sequence[str]
+) -> tuple[list[tuple[Source, int]], list[str]]:
+    """((file, label i) for every regular file of `root/<class_folders[i]>/`, the entries left
+    out: stray top-level files, hidden files, folders, non-regular files). A missing or empty
+    class folder is refused by name."""
     missing = [str(root / name) for name in class_folders if not (root / name).is_dir()]
     if missing:
         raise FileNotFoundError(f"Missing class folder(s): {', '.join(missing)}")
@@ -129,6 +133,12 @@ def scan_class_folders(*, root: Source, class_folders: Sequence[str]) -> FolderS
             f"Empty class folder(s): {', '.join(empty)}. Every class needs at least one image: "
             "add images or remove the folder."
         )
+    return candidates, ignored
+
+
+def scan_class_folders(*, root: Source, class_folders: Sequence[str]) -> FolderScan:
+    """Decodes every regular file of `root/<class_folders[i]>/` (label i) and hashes its bytes."""
+    candidates, ignored = class_files(root=root, class_folders=class_folders)
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         inspected = list(pool.map(lambda p: _inspect(p[0]), candidates))
     images, unreadable = [], []
@@ -165,13 +175,19 @@ def source_fingerprint(*, root: Source, class_folders: Sequence[str]) -> str:
     return sha.hexdigest()
 
 
-def unreadable_error(*, unreadable: Sequence[tuple[str, str]]) -> UnreadableImagesError:
-    """One error that names every unreadable file and the reason."""
+def unreadable_error(
+    *, unreadable: Sequence[tuple[str, str]], skippable: bool = True
+) -> UnreadableImagesError:
+    """One error that names every unreadable file and the reason (and, where the command can,
+    how to skip them)."""
     lines = "\n".join(f"  {path}: {reason}" for path, reason in unreadable)
+    skip = (
+        ", or skip them with --skip_bad_images (skip_bad_images=True), which writes the list of "
+        "skipped files next to the prepared data"
+    )
     return UnreadableImagesError(
         f"{len(unreadable)} file(s) could not be read as images:\n{lines}\n"
-        "Fix or remove them, or skip them with --skip_bad_images (skip_bad_images=True), "
-        "which writes the list of skipped files next to the prepared data."
+        f"Fix or remove them{skip if skippable else ''}."
     )
 
 

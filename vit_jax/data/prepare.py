@@ -1,32 +1,29 @@
 """Preparation of a dataset from a source folder into TFDS array_record files under data_dir,
 with the builders of this package; the source folder is only read.
 
-A preparation is built in a staging folder inside data_dir and moved into place only when it is
-complete, so a failed or killed preparation (also with overwrite) leaves the previous version
-loadable. Staging folders and retired versions left by killed preparations are cleaned up by
-the next preparation in the same data_dir. An existing preparation is reused only while its
-source folder is unchanged (paths, sizes and modification times of its files).
+A preparation is built in a staging folder beside its version folder and swapped in only when it
+is complete (vit_jax.common.staged_folder), so a failed or killed preparation (also with
+overwrite) leaves the previous version loadable; the next preparation of the same dataset cleans
+up what a killed one left. An existing preparation is reused only while its source folder is
+unchanged (paths, sizes and modification times of its files).
 """
 
-import os
 import re
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import tensorflow_datasets as tfds
 
 from vit_jax.common.errors import full_disk_named
+from vit_jax.common.staged_folder import staged_folder
 from vit_jax.data import PREPARED_DATASETS as DATASETS
+from vit_jax.data import SKIPPED_FILE
 from vit_jax.data.class_folder_builder import ClassFolderBuilder
 from vit_jax.data.folder_scan import is_archive, open_source, source_fingerprint
 from vit_jax.data.image_folder import ImageFolder
 from vit_jax.data.shoe_sandal_boot import ShoeSandalBoot
 from vit_jax.data.split_report import read_report
-
-STAGING_PREFIX = ".staging-"
-RETIRED_PREFIX = ".retired-"
 
 
 def default_name(*, source_dir: Path) -> str:
@@ -61,55 +58,20 @@ def _builder(
     raise ValueError(f"Unknown dataset {dataset!r}; choose one of {DATASETS}.")
 
 
-def _abandoned(path: Path, prefix: str) -> bool:
-    """Whether the process named in a staging or retired folder's name ('<prefix><pid>-...')
-    is gone."""
-    pid = path.name.removeprefix(prefix).split("-", 1)[0]
-    if not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def _prepared_file(name: str) -> bool:
+    """Whether `name` is a file TFDS or this package writes into a prepared version folder."""
+    written = {"dataset_info.json", "features.json", "split_report.json", SKIPPED_FILE}
+    return name in written or ".array_record-" in name or name.endswith(".labels.txt")
 
 
-def clean_leftovers(*, data_dir: Path) -> list[Path]:
-    """Removes the staging folders of preparations whose process is gone, and puts back a
-    retired version whose replacement never arrived (killed between the two renames).
-    Returns what was removed or restored."""
-    handled = []
-    if not data_dir.is_dir():
-        return handled
-    # A version folder is data_dir/<name>/<version> or data_dir/image_folder/<name>/<version>.
-    retired = [*data_dir.glob(f"*/{RETIRED_PREFIX}*"), *data_dir.glob(f"*/*/{RETIRED_PREFIX}*")]
-    for folder in retired:
-        if not _abandoned(folder, RETIRED_PREFIX):
-            continue
-        target = folder.with_name(folder.name.split("-", 2)[2])
-        if target.exists():
-            shutil.rmtree(folder)
-        else:
-            folder.rename(target)
-        handled.append(folder)
-    for staging in data_dir.glob(f"{STAGING_PREFIX}*"):
-        if _abandoned(staging, STAGING_PREFIX):
-            shutil.rmtree(staging)
-            handled.append(staging)
-    return handled
-
-
-def _swap_in(*, built: Path, final: Path) -> None:
-    """Moves the complete preparation `built` to `final`, retiring the old version first."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    retired = final.with_name(f"{RETIRED_PREFIX}{os.getpid()}-{final.name}")
-    if final.exists():
-        final.rename(retired)
-    built.rename(final)
-    if retired.exists():
-        shutil.rmtree(retired)
+def _remove_empty_folders(*, start: Path, stop: Path) -> None:
+    """Removes `start` and its parents up to and including `stop` while they are empty."""
+    for folder in [start, *start.parents]:
+        if not folder.is_dir() or any(folder.iterdir()):
+            return
+        folder.rmdir()
+        if folder == stop:
+            return
 
 
 def _final_builder(
@@ -164,7 +126,6 @@ def prepare(
         evaluation_only=evaluation_only,
     )
     final_builder, final = _final_builder(options=options, data_dir=data_dir, overwrite=overwrite)
-    clean_leftovers(data_dir=data_dir)
     if (final / "dataset_info.json").is_file() and not overwrite:
         report = read_report(directory=final)
         if report.get("evaluation_only", False) != evaluation_only:
@@ -180,18 +141,20 @@ def prepare(
             )
         return final, report
     created = not data_dir.exists()
-    staging = data_dir / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
     manual_dir = str(source.parent if is_archive(source) else source)
     try:
-        with full_disk_named(data_dir):
-            builder = _builder(**options, data_dir=staging)
-            builder.download_and_prepare(
-                download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-            )
-            _swap_in(built=Path(builder.data_dir), final=final)
+        with staged_folder(
+            final, owned=_prepared_file, kind="prepared dataset", overwrite=True
+        ) as staging:
+            builder = _builder(**options, data_dir=staging / "tfds")
+            with full_disk_named(data_dir):  # the error names --data_dir
+                builder.download_and_prepare(
+                    download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+                )
+            for entry in Path(builder.data_dir).iterdir():
+                entry.rename(staging / entry.name)
+            shutil.rmtree(staging / "tfds")
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not any(data_dir.iterdir()):
-            data_dir.rmdir()
+        if created:
+            _remove_empty_folders(start=final.parent, stop=data_dir)
     return final, read_report(directory=final)

@@ -86,7 +86,6 @@ def parse_preprocessing(*, preprocessing: dict) -> Normalisation:
     return Normalisation(mean, std, **geometry)
 
 
-
 def _crop(preprocessing: dict) -> dict:
     """The centre-crop fields of a `preprocessing` dict, validated ({} when there are none)."""
     given = {key: preprocessing[key] for key in CROP_KEYS if key in preprocessing}

@@ -4,6 +4,6 @@ from paths, folders and globs and decoded off the device's critical path (image_
 evaluation of a checkpoint on a prepared dataset or a folder of class sub-folders
 (evaluation.py).
 
-May import: common, models, data, checkpoints, reporting. Imported by: the predict and evaluate
-commands.
+May import: common, models, data, checkpoints, reporting.
+Imported by: analysis; and the predict, evaluate, fewshot and inspect commands.
 """

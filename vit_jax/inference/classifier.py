@@ -6,6 +6,7 @@ predict, evaluate, fewshot and inspect run on.
     clf = vit_jax.Classifier.load("runs/quickstart/export/final")
     clf.predict(["a.jpg"], top_k=3)   # [[("sneaker", 0.91), ("loafer", 0.06), ...]]
     clf.features(["a.jpg"])           # the classification head's input, (1, D) float32
+    clf.attention(["a.jpg"])          # a ViT's attention weights per encoder block, patch grid
 """
 
 import functools
@@ -24,6 +25,7 @@ from vit_jax.data.preprocessing import (
     normalise,
     parse_preprocessing,
 )
+from vit_jax.models.vit import VisionTransformer
 
 Image = str | Path | bytes | np.ndarray  # a file, encoded bytes, or uint8 (H, W, 3) pixels
 
@@ -48,6 +50,7 @@ class Classifier:
         )
         self._logits = jax.jit(functools.partial(model.apply, train=False))
         self._features = models.head_input_fn(model)
+        self._attention = models.attention_weights_fn(model)
 
     @classmethod
     def load(
@@ -123,6 +126,25 @@ class Classifier:
         """(N, D) inputs of the classification head (the representation few-shot evaluation
         uses: a ViT's final class token or pre-logits, a ResNet's pooled features)."""
         return self._apply(self._features, images)
+
+    def batch_attention(self, images: np.ndarray) -> tuple[list[np.ndarray], tuple[int, int]]:
+        """A ViT's attention weights softmax(q k^T) per encoder block, (batch, heads, tokens,
+        tokens) float64 with token 0 the class token, and the (rows, columns) grid of patch
+        tokens, for a batch of preprocessed images."""
+        if not isinstance(self.model, VisionTransformer):
+            raise ValueError(f"{self.metadata['model']} has no attention weights (not a ViT)")
+        return self._attention(self.variables, images)
+
+    def attention(self, images: Sequence[Image]) -> tuple[list[np.ndarray], tuple[int, int]]:
+        """`batch_attention` of image files, encoded bytes or uint8 arrays (the pictures of
+        the paper's section 4.5: vit_jax.analysis.attention_maps)."""
+        inputs = [self._input(image) for image in images]
+        blocks, grid = [], None
+        for i in range(0, len(inputs), self.batch_size):
+            chunk = inputs[i : i + self.batch_size]
+            weights, grid = self.batch_attention(self.padded(chunk))
+            blocks.append([w[: len(chunk)] for w in weights])
+        return [np.concatenate(block) for block in zip(*blocks, strict=True)], grid
 
     def predict(self, images: Sequence[Image], *, top_k: int = 1) -> list[list[tuple[str, float]]]:
         """Per image, its `top_k` (class name, probability) pairs, most probable first."""

@@ -36,7 +36,7 @@ def _read(path: Path, preprocess: Callable[[bytes], np.ndarray]) -> np.ndarray |
     try:
         if not path.is_file():
             return "not a regular file"
-        with open(path, "rb") as file:
+        with path.open("rb") as file:  # a file, or a member of a zip archive (zipfile.Path)
             data = file.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             return f"larger than {MAX_FILE_BYTES // 2**20} MiB"

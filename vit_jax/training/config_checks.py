@@ -1,6 +1,6 @@
 """Config checks: every value that cannot work is rejected before any data, checkpoint or
-compute is touched, with a ConfigError naming the field and the value (configs/common.py
-describes the fields).
+compute is touched, with a ConfigError naming the field and the value
+(vit_jax/training/config_defaults.py describes the fields).
 """
 
 import jax
@@ -21,9 +21,15 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the field."""
 
 
+def recipe_of(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The optimizer recipe the config names (config.recipes[config.recipe]): the one lookup."""
+    return config.recipes[config.recipe]
+
+
 def set_model_overrides(config: ml_collections.ConfigDict) -> dict:
-    """The config.model_overrides fields given a value (configs/common.py declares every field a
-    model has, unset); a config whose model_overrides declares only its own fields works too."""
+    """The config.model_overrides fields given a value (vit_jax/training/config_defaults.py
+    declares every field a model has, unset); a config whose model_overrides declares only its own
+    fields works too."""
     return {
         field: value
         for field, value in config.model_overrides.to_dict().items()
@@ -67,7 +73,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
         ("head_init", HEAD_INITS),
     ):
         _choice(config, f"{recipe_field}.{field}", valid)
-    recipe = config.recipes[config.recipe]
+    recipe = recipe_of(config)
     _check_numbers(config, recipe_field=recipe_field)
     if recipe.batch_size % recipe.grad_accum_steps:
         raise ConfigError(
@@ -106,7 +112,7 @@ def check_values(config: ml_collections.ConfigDict) -> None:
 
 def _check_device_split(config: ml_collections.ConfigDict) -> None:
     """Every batch splits evenly over the devices (data parallelism)."""
-    recipe = config.recipes[config.recipe]
+    recipe = recipe_of(config)
     devices = jax.device_count()
     for field, size in (
         (
@@ -124,7 +130,7 @@ def _check_device_split(config: ml_collections.ConfigDict) -> None:
 
 def _check_numbers(config: ml_collections.ConfigDict, *, recipe_field: str) -> None:
     """Sizes, counts and rates that only make sense within bounds."""
-    recipe = config.recipes[config.recipe]
+    recipe = recipe_of(config)
     at_least = {
         f"{recipe_field}.batch_size": (recipe.batch_size, 1),
         f"{recipe_field}.grad_accum_steps": (recipe.grad_accum_steps, 1),

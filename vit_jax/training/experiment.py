@@ -1,9 +1,10 @@
 """An experiment config checked and turned into its parts (model, initial variables, dataset info),
 before any training or evaluation compute.
 
-Config fields are described in configs/common.py. Everything that cannot work is rejected here with
-a ConfigError naming the field and value; a dataset or checkpoint that is missing raises
-FileNotFoundError with the command that prepares it (from vit_jax.data.input_pipeline / checkpoint).
+Config fields are described in vit_jax/training/config_defaults.py. Everything that cannot work is
+rejected here with a ConfigError naming the field and value; a dataset or checkpoint that is missing
+raises FileNotFoundError with the command that prepares it (from vit_jax.data.input_pipeline /
+checkpoint).
 """
 
 import dataclasses
@@ -21,8 +22,13 @@ from flax import traverse_util
 from vit_jax import checkpoints, models
 from vit_jax.checkpoints import named
 from vit_jax.data import input_pipeline
-from vit_jax.reporting import footwear
-from vit_jax.training.config_checks import ConfigError, check_config, set_model_overrides
+from vit_jax.training import footwear
+from vit_jax.training.config_checks import (
+    ConfigError,
+    check_config,
+    recipe_of,
+    set_model_overrides,
+)
 from vit_jax.training.parallel import DATA_AXIS
 from vit_jax.training.train_state import init_head
 
@@ -76,7 +82,7 @@ def _check_dataset(config: ml_collections.ConfigDict) -> input_pipeline.DatasetI
             f"dataset {config.dataset!r} has {info.num_classes} class {list(info.class_names)}; "
             "a classifier needs at least two"
         )
-    recipe = config.recipes[config.recipe]
+    recipe = recipe_of(config)
     if config.mode == "finetune" and info.split_sizes["train"] < recipe.batch_size:
         raise ConfigError(
             f"config.recipes.{config.recipe}.batch_size={recipe.batch_size} exceeds the "
@@ -88,7 +94,7 @@ def _check_dataset(config: ml_collections.ConfigDict) -> input_pipeline.DatasetI
 def _fitted_recipe(config: ml_collections.ConfigDict, info) -> ml_collections.ConfigDict:
     """The config's recipe, with a warm-up longer than the run shortened to half the run (and a
     warning): a short run, e.g. the quick start with num_epochs=1, still trains."""
-    recipe = config.recipes[config.recipe]
+    recipe = recipe_of(config)
     total_updates = info.split_sizes["train"] // recipe.batch_size * config.num_epochs
     if config.mode != "finetune" or recipe.warmup_steps < total_updates:
         return recipe

@@ -13,7 +13,6 @@ each update is one compiled step over `recipe.grad_accum_steps` micro-batches of
 import contextlib
 import dataclasses
 import datetime
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,22 +25,14 @@ from tqdm import tqdm
 from vit_jax.checkpoints import run_checkpoints
 from vit_jax.common import interrupts
 from vit_jax.common.workdir_lock import WorkdirLock
-from vit_jax.data import input_pipeline
-from vit_jax.data.preprocessing import parse_preprocessing
 from vit_jax.reporting.writer import MetricWriter
-from vit_jax.training import console, experiment, optim, outputs, parallel, sharding, zeroshot
-from vit_jax.training.evaluation import Evaluator
-from vit_jax.training.prefetch import DevicePrefetch
+from vit_jax.training import console, experiment, outputs, parallel, zeroshot
+from vit_jax.training.evaluator import Evaluator
 from vit_jax.training.progress import (
     Interrupted,
-    NonFiniteLossError,
-    Progress,
     Window,
-    check_same_config,
-    check_same_data,
-    json_config,
 )
-from vit_jax.training.steps import data_parallel_train_step
+from vit_jax.training.run_start import close_window, prepare_run
 
 
 def _finetune(
@@ -55,62 +46,10 @@ def _finetune(
 ) -> dict:
     chief = jax.process_index() == 0
     recipe = exp.recipe
-    accum = recipe.grad_accum_steps
     steps_per_epoch = exp.steps_per_epoch
-    total_steps = steps_per_epoch * config.num_epochs
-    fsdp = config.get("sharding", "replicate") == "fsdp"
-    optimizer, schedule = optim.create_optimizer(
-        recipe=recipe,
-        total_updates=total_steps,
-        clip=not fsdp,
-        mu_dtype=config.get("mu_dtype", "float32"),
-    )
-    learning_rate = jax.jit(schedule)
-    state, specs = sharding.initial_state(
-        variables=exp.variables,
-        optimizer=optimizer,
-        mesh=mesh,
-        sharding=config.get("sharding", "replicate"),
-    )
-    train_step = data_parallel_train_step(
-        state_specs=specs,
-        clip_norm=recipe.grad_clip_norm if fsdp else None,
-        mesh=mesh,
-        model=exp.model,
-        optimizer=optimizer,
-        seed=config.seed,
-        accum_steps=accum,
-        normalisation=parse_preprocessing(preprocessing=exp.preprocessing),
-    )
-    train_iter = DevicePrefetch(
-        iterator=iter(experiment.train_loader(config=config, exp=exp)),
-        put=functools.partial(parallel.shard_batch, mesh=mesh, accum_steps=accum),
-        depth=config.prefetch_batches,
-        adopt_state=input_pipeline.adopt_earlier_state,
-    )
-    manager = run_checkpoints.create_manager(
-        directory=workdir / "checkpoints", keep=config.keep_checkpoints
-    )
-    progress = Progress(
-        config=json_config(config),
-        dataset_fingerprint=input_pipeline.fingerprint(
-            dataset=config.dataset, data_dir=config.data_dir
-        ),
-        model=exp.description(image_size=tuple(config.image_size)),
-    )
-
-    def check_progress(saved: dict) -> None:
-        check_same_config(saved=saved["config"], current=progress.config, workdir=workdir)
-        check_same_data(saved=saved, current=progress, dataset=config.dataset, workdir=workdir)
-
-    resumed = run_checkpoints.restore_latest_intact(
-        manager=manager, state=state, data_iterator=train_iter, check_progress=check_progress
-    )
-    latest = None
-    if resumed is not None:
-        latest, saved, state = resumed
-        progress = Progress(**saved)
-    writer = MetricWriter(workdir=workdir, resume_step=latest) if chief else None
+    run = prepare_run(config=config, exp=exp, mesh=mesh, workdir=workdir)
+    total_steps, progress, manager, state = run.total_steps, run.progress, run.manager, run.state
+    writer = MetricWriter(workdir=workdir, resume_step=run.latest) if chief else None
     if chief:
         print(
             console.start_block(
@@ -118,13 +57,13 @@ def _finetune(
                 exp=exp,
                 workdir=str(workdir),
                 total_steps=total_steps,
-                resumed_step=latest,
+                resumed_step=run.latest,
             ),
             flush=True,
         )
-        if latest == total_steps:
+        if run.latest == total_steps:
             print(f"{workdir}: this run finished at step {total_steps}; nothing left to train")
-    if latest == total_steps:  # no bar, no compilation: only the report is written again
+    if run.latest == total_steps:  # no bar, no compilation: only the report is written again
         manager.close()
         if writer:
             writer.close()
@@ -138,19 +77,19 @@ def _finetune(
     )
     start = time.perf_counter()
     train_step = parallel.compile_ahead(
-        train_step,
+        run.train_step,
         state=state,
         mesh=mesh,
         batch_size=recipe.batch_size,
         image_size=tuple(config.image_size),
-        accum_steps=accum,
+        accum_steps=recipe.grad_accum_steps,
     )
     progress.compile_seconds += time.perf_counter() - start
     window = Window(first_step=progress.step + 1)
     step = progress.step
     try:
         for step in range(progress.step + 1, total_steps + 1):
-            state, metrics = train_step(state, next(train_iter))
+            state, metrics = train_step(state, next(run.train_iter))
             window.metrics.append(metrics)
             bar.update()
             epoch_end = step % steps_per_epoch == 0
@@ -158,23 +97,13 @@ def _finetune(
             checkpoint_due = epoch_end or (every and step % every == 0)
             logs = {}
             if checkpoint_due or step % config.log_every_steps == 0:
-                try:
-                    losses, norms, seconds = window.close(step=step)
-                except NonFiniteLossError as error:
-                    manager.wait_until_finished()
-                    raise NonFiniteLossError(
-                        f"{error} The last good checkpoint (step {manager.latest_step()}) is kept "
-                        f"in {manager.directory}; lower the learning rate or check the data."
-                    ) from None
-                progress.add_steps(losses=losses, seconds=seconds)
-                images = (step - window.first_step + 1) * recipe.batch_size
-                logs["train"] = {
-                    "loss": float(losses.mean()),
-                    "grad_norm": float(norms.mean()),
-                    "learning_rate": float(learning_rate(step - 1)),
-                    "images_per_second": images / seconds,
-                }
-                bar.set_postfix(loss=f"{losses.mean():.4f}", img_s=f"{images / seconds:.1f}")
+                logs["train"] = close_window(
+                    run=run, window=window, step=step, batch_size=recipe.batch_size
+                )
+                bar.set_postfix(
+                    loss=f"{logs['train']['loss']:.4f}",
+                    img_s=f"{logs['train']['images_per_second']:.1f}",
+                )
                 window = Window(first_step=step + 1)
             every = config.eval_every_steps
             if epoch_end or (every and step % every == 0):
@@ -202,7 +131,7 @@ def _finetune(
                     manager=manager,
                     step=step,
                     state=state,
-                    data_iterator=train_iter,
+                    data_iterator=run.train_iter,
                     progress=dataclasses.asdict(progress),
                     val_accuracy=logs["validation"]["accuracy"] if epoch_end else None,
                 )

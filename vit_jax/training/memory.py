@@ -18,7 +18,7 @@ from jax.sharding import NamedSharding
 from vit_jax import models
 from vit_jax.data.preprocessing import parse_preprocessing
 from vit_jax.training import optim, parallel, sharding
-from vit_jax.training.config_checks import set_model_overrides
+from vit_jax.training.config_checks import recipe_of, set_model_overrides
 from vit_jax.training.experiment import training_fields
 from vit_jax.training.steps import data_parallel_train_step
 from vit_jax.training.train_state import create_train_state
@@ -39,7 +39,7 @@ def held_bytes(tree: Any, specs: Any) -> int:
 def report(config: ml_collections.ConfigDict) -> str:
     """The memory figures of `config`'s train step on this machine's devices, as text."""
     layout = config.get("sharding", "replicate")
-    recipe = config.recipes[config.recipe]
+    recipe = recipe_of(config)
     fsdp = layout == "fsdp"
     model = models.create_model(
         config.model,

@@ -1,6 +1,6 @@
 """Optimizer and learning-rate schedule of a training recipe, all from optax.
 
-Two recipes are defined in configs/common.py:
+Two recipes are defined in vit_jax/training/config_defaults.py:
 - 'study': AdamW (Hugging Face Trainer defaults: betas 0.9/0.999, eps 1e-8, no weight decay) with a
   linear decay to zero, batch 16.
 - 'paper': the fine-tuning recipe of Dosovitskiy et al. (ICLR 2021), Appendix B.1.1: SGD with

@@ -11,7 +11,7 @@ from jax.sharding import Mesh
 from vit_jax.analysis import fewshot
 from vit_jax.reporting.writer import MetricWriter
 from vit_jax.training import console, experiment, parallel
-from vit_jax.training.evaluation import Evaluator
+from vit_jax.training.evaluator import Evaluator
 
 
 def evaluate_initial(

@@ -18,7 +18,7 @@ from vit_jax.checkpoints.formats.source import (
     drop_leading_ones,
     reject_unknown_keys,
 )
-from vit_jax.checkpoints.names import pre_linen_to_linen
+from vit_jax.checkpoints.pre_linen import pre_linen_to_linen
 
 OPT_TARGET = "opt/target/"
 GROUP_NORM_PARAM = re.compile(r"(^|/)gn[^/]*/(scale|bias)$")

@@ -2,45 +2,13 @@
 patches (Figure 6; Appendix D.8 after Abnar and Zuidema, 2020) and the mean attention distance of
 every head against depth (Figure 7, right).
 
-The weights come from the model itself: applied with vit_jax.models.vit.SOWN mutable, every
-encoder block sows softmax(q k^T) as (batch, heads, tokens, tokens), token 0 the class token.
-Both measures are a few lines of numpy, written by hand: no library computes them for Flax.
+The weights come from the model itself (vit_jax.models.attention_weights_fn, or a
+Classifier's `attention`): every encoder block's softmax(q k^T) as (batch, heads, tokens,
+tokens), token 0 the class token. Both measures are a few lines of numpy, written by hand: no
+library computes them for Flax.
 """
 
-import flax.linen as nn
-import jax
 import numpy as np
-
-from vit_jax.models.vit import SOWN
-
-
-def attention_fn(model: nn.Module):
-    """A jitted (variables, images) -> ([per block (batch, heads, tokens, tokens)], grid) where
-    grid = (rows, columns) of patch tokens (a hybrid's is the backbone feature map's)."""
-
-    def apply(variables, images):
-        _, state = model.apply(
-            variables,
-            images,
-            train=False,
-            mutable=[SOWN],
-            capture_intermediates=lambda module, method: module.name == "embedding",
-        )
-        sown = state[SOWN]
-        blocks = sown["Transformer"]
-        weights = [
-            blocks[f"encoderblock_{i}"]["MultiHeadDotProductAttention_0"]["attention_weights"][0]
-            for i in range(len(blocks))
-        ]
-        return weights, sown["embedding"]["__call__"][0].shape[1:3]
-
-    jitted = jax.jit(apply)
-
-    def run(variables, images) -> tuple[list[np.ndarray], tuple[int, int]]:
-        weights, grid = jitted(variables, images)
-        return [np.asarray(w, np.float64) for w in weights], tuple(int(g) for g in grid)
-
-    return run
 
 
 def rollout(attentions: list[np.ndarray]) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vit_jax.checkpoints.formats.fit import expected_shapes
-from vit_jax.checkpoints.names import PRE_LINEN_BLOCK_CHILDREN
+from vit_jax.checkpoints.pre_linen import PRE_LINEN_BLOCK_CHILDREN
 
 MODEL = "ViT-B_16"
 # Linen -> pre-Linen module numbering inside an encoder block, as in the released .npz files.

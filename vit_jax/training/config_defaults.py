@@ -21,7 +21,7 @@ Fields (all can be overridden with --config.<field>=<value>):
                     into $VIT_JAX_CACHE/converted on first use.
   head              'new': a head for the dataset's classes, initialised as recipe.head_init;
                     'imagenet1k' (zeroshot only): the checkpoint's ImageNet-1k head, its logits
-                    pooled onto boot/sandal/shoe (vit_jax.reporting.footwear). The study's
+                    pooled onto boot/sandal/shoe (vit_jax.training.footwear). The study's
                     'zero-shot' is head='new' with the random Hugging Face head (head_init='hf'):
                     a zero head (the paper recipe's) makes every logit 0 and every prediction
                     class 0.
@@ -120,6 +120,13 @@ def model_overrides() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         {field: config_dict.placeholder(kind) for field, kind in types.items()}
     )
+
+
+def study_model(arg: str) -> str:
+    """`arg` of configs/finetune.py:ARG and configs/zeroshot.py:ARG, checked: a MODELS name."""
+    if arg not in MODELS:
+        raise ValueError(f"the model {arg!r} is not one of {', '.join(MODELS)}")
+    return arg
 
 
 def get_config(*, model: str, mode: str) -> ml_collections.ConfigDict:
