@@ -42,7 +42,6 @@ class Implementations:
     scan_stages: whether long ResNet stages run as one lax.scan (vit_jax.models.layers.Stage).
     """
 
-    name: str
     dot_general: Callable
     attention_fn: Callable
     conv_general_dilated: Callable
@@ -53,7 +52,6 @@ class Implementations:
 
 # Hand-written gradients for XLA's CPU backend (the modules of this subpackage).
 CPU = Implementations(
-    name="cpu",
     dot_general=dense_dot_general,
     attention_fn=dot_product_attention,
     conv_general_dilated=conv_general_dilated,
@@ -63,7 +61,6 @@ CPU = Implementations(
 )
 # The libraries' own kernels and automatic gradients (cuDNN attention on a GPU where it applies).
 XLA = Implementations(
-    name="xla",
     dot_general=lax.dot_general,
     attention_fn=library_attention,
     conv_general_dilated=lax.conv_general_dilated,

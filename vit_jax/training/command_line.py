@@ -81,7 +81,7 @@ def _config_specs(argv: list[str]) -> list[tuple[str, str | None]]:
     """(config file, its ':ARG' tail or None) named by --config=PATH[:ARG] or --config PATH."""
     specs = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
     specs += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
-    return [(spec.split(":", 1) + [None])[:2] for spec in specs]
+    return [tuple((spec.split(":", 1) + [None])[:2]) for spec in specs]
 
 
 def config_name(argv: list[str]) -> str:
